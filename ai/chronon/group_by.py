@@ -3,6 +3,7 @@ import json
 import re
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
+from ai.chronon.utils import stamp_origin
 from chronon_cli.spec import ttypes
 from chronon_cli.suggest import did_you_mean
 
@@ -165,7 +166,7 @@ def GroupBy(
         customJson=json.dumps(custom, sort_keys=True) if custom else None,
         version=str(version) if version is not None else None,
     )
-    return ttypes.GroupBy(
+    return stamp_origin(ttypes.GroupBy(
         metaData=metadata,
         sources=[_as_source(s) for s in sources],
         keyColumns=list(keys) if keys is not None else None,
@@ -174,4 +175,4 @@ def GroupBy(
         backfillStartDate=backfill_start_date,
         derivations=list(derivations) if derivations else None,
         isIncremental=incremental,
-    )
+    ))

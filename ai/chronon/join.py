@@ -1,6 +1,7 @@
 """Join DSL as in Chronon's ``ai.chronon.join``: a left source enriched by GroupBys (JoinParts)."""
 from typing import Any, Dict, List, Optional
 
+from ai.chronon.utils import stamp_origin
 from chronon_cli.spec import ttypes
 
 
@@ -41,10 +42,10 @@ def Join(
         team=team,
         version=str(version) if version is not None else None,
     )
-    return ttypes.Join(
+    return stamp_origin(ttypes.Join(
         metaData=metadata,
         left=left,
         joinParts=list(right_parts),
         rowIds=list(row_ids) if row_ids else None,
         derivations=list(derivations) if derivations else None,
-    )
+    ))

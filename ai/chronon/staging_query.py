@@ -6,6 +6,7 @@ output table and let the backfill run the staging query's missing partitions fir
 import json
 from typing import Any, Dict, List, Optional
 
+from ai.chronon.utils import stamp_origin
 from chronon_cli.spec import ttypes
 
 
@@ -45,12 +46,12 @@ def StagingQuery(
     for field_name, value in overrides.items():
         if value is not None:
             setattr(metadata, field_name, value)
-    return ttypes.StagingQuery(
+    return stamp_origin(ttypes.StagingQuery(
         metaData=metadata,
         query=query,
         startPartition=start_partition or startPartition,
         setups=list(setups) if setups else None,
-    )
+    ))
 
 
 def StagingQueryEventSource(

@@ -1,0 +1,77 @@
+"""Facts derived from the compiled model, shared by compile and every engine (SEMANTICS §1, §4)."""
+import re
+from typing import List, Optional
+
+from chronon_cli.spec import ttypes
+
+_NON_IDENT = re.compile(r"[^A-Za-z0-9_]")
+STAGING_SOURCE_MARK = "stagingQuery"
+
+
+def sanitize(name: str) -> str:
+    """Every non-[A-Za-z0-9_] character turned into ``_`` (table and column prefixes)."""
+    return _NON_IDENT.sub("_", name)
+
+
+def output_namespace(obj) -> str:
+    """The conf's ``output_namespace``, else its team."""
+    md = obj.metaData
+    return md.outputNamespace or md.team or "default"
+
+
+def output_table(obj) -> str:
+    """``{output_namespace}.{sanitized name}`` of a GroupBy, StagingQuery or Join."""
+    return f"{output_namespace(obj)}.{sanitize(obj.metaData.name)}"
+
+
+def short_name(obj) -> str:
+    """Column prefix of a GroupBy's features where they sit next to other columns."""
+    return sanitize(obj.metaData.name)
+
+
+def source_body(source: ttypes.Source):
+    """The EventSource or EntitySource inside a Source union."""
+    return source.events if source.events is not None else source.entities
+
+
+def source_table(source: ttypes.Source) -> Optional[str]:
+    if source.events is not None:
+        return source.events.table
+    return source.entities.snapshotTable if source.entities is not None else None
+
+
+def source_query(source: ttypes.Source) -> ttypes.Query:
+    body = source_body(source)
+    return body.query if body is not None and body.query is not None else ttypes.Query()
+
+
+def is_streaming(source: ttypes.Source) -> bool:
+    if source.events is not None:
+        return bool(source.events.topic)
+    return source.entities is not None and bool(source.entities.mutationTopic)
+
+
+def effective_accuracy(group_by: ttypes.GroupBy) -> int:
+    """The conf's accuracy, else TEMPORAL when a source streams (topic/mutationTopic), else SNAPSHOT."""
+    if group_by.accuracy is not None:
+        return group_by.accuracy
+    if any(is_streaming(s) for s in group_by.sources or []):
+        return ttypes.Accuracy.TEMPORAL
+    return ttypes.Accuracy.SNAPSHOT
+
+
+def time_column(source: ttypes.Source) -> Optional[str]:
+    """The time expression of an event source: ``query.timeColumn``, else the ``ts`` column."""
+    if source.events is None:
+        return None
+    return source_query(source).timeColumn or "ts"
+
+
+def staging_queries(group_by: ttypes.GroupBy) -> List[ttypes.StagingQuery]:
+    """Staging queries a GroupBy reads through StagingQueryEventSource/EntitySource."""
+    found = []
+    for source in group_by.sources or []:
+        body = source_body(source)
+        if body is not None and body.stagingQuery is not None:
+            found.append(body.stagingQuery)
+    return found

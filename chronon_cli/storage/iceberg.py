@@ -1,0 +1,388 @@
+"""Iceberg through pyiceberg: the catalog, ds partitions and atomic partition replacement.
+
+Tables written here are partitioned by ``identity(ds)``; ``ds`` is a DATE column (a string ``ds``
+in a table made elsewhere is read too). A write replaces a ds range in ONE catalog commit holding
+one OVERWRITE snapshot: the files of those partitions are removed, the new files added, and any
+property/schema changes ride along in the same transaction. A write that fails before the commit
+leaves the table exactly as it was.
+"""
+import datetime as dt
+import os
+import threading
+from dataclasses import dataclass
+from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
+
+from chronon_cli.errors import ConfigError, JobError
+
+DS = "ds"
+EPOCH = dt.date(1970, 1, 1)
+# Spark-only or reserved keys that are not Iceberg table properties.
+SKIPPED_PROPERTIES = {"provider", "location", "owner", "external"}
+_CATALOGS: Dict[tuple, Any] = {}
+_LOCK = threading.Lock()
+
+
+# -- catalog -----------------------------------------------------------------------------------------
+
+def catalog_properties(settings: Any) -> Dict[str, str]:
+    """The pyiceberg properties of the profile's catalog (contains credentials: keep private)."""
+    conf = {k: str(v) for k, v in (settings.catalog or {}).items() if v is not None}
+    conf.pop("name", None)
+    kind = conf.get("type", "sql")
+    if kind not in ("sql", "rest"):
+        raise ConfigError(f"unknown catalog type '{kind}' (known: sql, rest)", file=str(settings.path),
+                          field="catalog.type")
+    if kind == "sql":
+        conf.setdefault("uri", f"sqlite:///{settings.home}/catalog.db")
+        conf.setdefault("warehouse", f"file://{settings.home}/warehouse")
+    elif "uri" not in conf:
+        raise ConfigError("a rest catalog needs a uri", file=str(settings.path), field="catalog.uri")
+    return conf
+
+
+def catalog_name(settings: Any) -> str:
+    return str((settings.catalog or {}).get("name") or "chronon")
+
+
+def _prepare_local_dirs(conf: Dict[str, str]) -> None:
+    uri = conf.get("uri", "")
+    if uri.startswith("sqlite:///"):
+        db = uri[len("sqlite:///"):]
+        if db and db != ":memory:":
+            os.makedirs(os.path.dirname(os.path.abspath(db)), exist_ok=True)
+    warehouse = conf.get("warehouse", "")
+    if warehouse.startswith("file://"):
+        os.makedirs(warehouse[len("file://"):], exist_ok=True)
+    elif warehouse and "://" not in warehouse:
+        os.makedirs(warehouse, exist_ok=True)
+
+
+def load_catalog_from(name: str, conf: Dict[str, str]):
+    """A pyiceberg catalog for ``conf`` (cached per process; also used inside Spark workers)."""
+    key = (name,) + tuple(sorted(conf.items()))
+    with _LOCK:
+        cat = _CATALOGS.get(key)
+        if cat is None:
+            try:
+                if conf.get("type", "sql") == "sql":
+                    _prepare_local_dirs(conf)
+                    from pyiceberg.catalog.sql import SqlCatalog
+                    cat = SqlCatalog(name, **conf)
+                else:
+                    from pyiceberg.catalog.rest import RestCatalog
+                    cat = RestCatalog(name, **conf)
+            except ImportError as exc:
+                raise ConfigError(f"the {conf.get('type')} catalog needs an extra: {exc}",
+                                  hint="pip install 'pyiceberg[sql-sqlite,pyarrow]'") from None
+            except ConfigError:
+                raise
+            except Exception as exc:
+                raise JobError(f"cannot open the Iceberg catalog '{name}' ({conf.get('type')}): {exc}") from None
+            _CATALOGS[key] = cat
+    return cat
+
+
+def load_catalog(settings: Any):
+    return load_catalog_from(catalog_name(settings), catalog_properties(settings))
+
+
+def split_name(name: str) -> Tuple[str, str]:
+    """``ns.table`` -> ``("ns", "table")``; anything else is a ConfigError."""
+    parts = name.split(".")
+    if len(parts) != 2 or not all(parts):
+        raise ConfigError(f"table name '{name}' must be namespace.table")
+    return parts[0], parts[1]
+
+
+def ensure_namespace(cat: Any, namespace: str) -> None:
+    from pyiceberg.exceptions import NamespaceAlreadyExistsError
+
+    if (namespace,) not in {tuple(n) for n in cat.list_namespaces()}:
+        try:
+            cat.create_namespace(namespace)
+        except NamespaceAlreadyExistsError:
+            pass
+
+
+def load_table(cat: Any, name: str, required: bool = True):
+    """The table, or None (or a JobError when ``required``) if it does not exist."""
+    from pyiceberg.exceptions import NoSuchNamespaceError, NoSuchTableError
+
+    split_name(name)
+    try:
+        return cat.load_table(name)
+    except (NoSuchTableError, NoSuchNamespaceError):
+        if required:
+            raise JobError(f"table {name} does not exist",
+                           hint="run the staging query or backfill that produces it first") from None
+        return None
+
+
+def table_exists(cat: Any, name: str) -> bool:
+    return load_table(cat, name, required=False) is not None
+
+
+def clean_properties(properties: Optional[Dict[str, Any]]) -> Dict[str, str]:
+    return {str(k): str(v) for k, v in (properties or {}).items() if str(k) not in SKIPPED_PROPERTIES}
+
+
+def iceberg_schema(arrow_schema: Any):
+    """A pyiceberg Schema with fresh field ids for a pyarrow schema."""
+    from pyiceberg.io.pyarrow import _ConvertToIcebergWithoutIDs, visit_pyarrow
+    from pyiceberg.schema import assign_fresh_schema_ids
+
+    return assign_fresh_schema_ids(visit_pyarrow(arrow_schema, _ConvertToIcebergWithoutIDs()))
+
+
+def create_table(cat: Any, name: str, arrow_schema: Any, properties: Optional[Dict[str, Any]] = None):
+    """Create ``name`` partitioned by identity(ds) with ``properties``; the namespace too if needed."""
+    from pyiceberg.partitioning import PartitionField, PartitionSpec
+    from pyiceberg.transforms import IdentityTransform
+    from pyiceberg.exceptions import TableAlreadyExistsError
+
+    namespace, _ = split_name(name)
+    if DS not in arrow_schema.names:
+        raise JobError(f"cannot create {name}: the data has no '{DS}' column")
+    ensure_namespace(cat, namespace)
+    schema = iceberg_schema(arrow_schema)
+    ds_id = schema.find_field(DS).field_id
+    spec = PartitionSpec(PartitionField(source_id=ds_id, field_id=1000, transform=IdentityTransform(), name=DS))
+    try:
+        return cat.create_table(name, schema=schema, partition_spec=spec, properties=clean_properties(properties))
+    except TableAlreadyExistsError:
+        return cat.load_table(name)
+
+
+# -- partitions --------------------------------------------------------------------------------------
+
+def to_date(value: Any) -> dt.date:
+    """A ds value (date, datetime, days since epoch, or 'YYYY-MM-DD') as a date."""
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, int):
+        return EPOCH + dt.timedelta(days=value)
+    if isinstance(value, str):
+        return dt.date.fromisoformat(value[:10])
+    raise ValueError(f"not a ds value: {value!r}")
+
+
+def ds_partition_field(table: Any, spec_id: Optional[int] = None):
+    """The identity(ds) partition field of ``table``'s (current or given) spec, or None."""
+    from pyiceberg.transforms import IdentityTransform
+
+    spec = table.specs()[spec_id] if spec_id is not None else table.spec()
+    try:
+        ds_id = table.schema().find_field(DS).field_id
+    except ValueError:
+        return None
+    for pos, field in enumerate(spec.fields):
+        if field.source_id == ds_id and isinstance(field.transform, IdentityTransform):
+            return pos, field
+    return None
+
+
+def _ds_filter(start: Optional[dt.date], end: Optional[dt.date], ds_is_string: bool):
+    from pyiceberg.expressions import AlwaysTrue, And, GreaterThanOrEqual, LessThanOrEqual
+
+    conv = (lambda d: d.isoformat()) if ds_is_string else (lambda d: d.isoformat())
+    expr = AlwaysTrue()
+    if start is not None:
+        expr = And(expr, GreaterThanOrEqual(DS, conv(start)))
+    if end is not None:
+        expr = And(expr, LessThanOrEqual(DS, conv(end)))
+    return expr
+
+
+def ds_is_string(table: Any) -> bool:
+    from pyiceberg.types import StringType
+
+    return isinstance(table.schema().find_field(DS).field_type, StringType)
+
+
+def scan_files(table: Any, start: Optional[dt.date] = None, end: Optional[dt.date] = None,
+               snapshot_id: Optional[int] = None) -> List[Any]:
+    """The FileScanTasks of ``table`` whose ds may fall in [start, end] (pruned by partition/metrics)."""
+    try:
+        table.schema().find_field(DS)
+        row_filter = _ds_filter(start, end, ds_is_string(table))
+    except ValueError:
+        from pyiceberg.expressions import AlwaysTrue
+        row_filter = AlwaysTrue()
+    kwargs = {"row_filter": row_filter}
+    if snapshot_id is not None:
+        kwargs["snapshot_id"] = snapshot_id
+    return list(table.scan(**kwargs).plan_files())
+
+
+def partitions(table: Any, snapshot_id: Optional[int] = None) -> Set[dt.date]:
+    """The ds values present in ``table`` (read from partition metadata, else from the ds column)."""
+    if table.current_snapshot() is None and snapshot_id is None:
+        return set()
+    try:
+        table.schema().find_field(DS)
+    except ValueError:
+        raise JobError(f"table {'.'.join(table.name())} has no '{DS}' column") from None
+    found: Set[dt.date] = set()
+    slow = False
+    for task in scan_files(table, snapshot_id=snapshot_id):
+        hit = ds_partition_field(table, task.file.spec_id)
+        if hit is None:
+            slow = True
+            break
+        if task.file.record_count:
+            value = task.file.partition[hit[0]]
+            if value is not None:
+                found.add(to_date(value))
+    if not slow:
+        return found
+    kwargs = {"selected_fields": (DS,)}
+    if snapshot_id is not None:
+        kwargs["snapshot_id"] = snapshot_id
+    column = table.scan(**kwargs).to_arrow().column(DS)
+    return {to_date(v) for v in column.unique().to_pylist() if v is not None}
+
+
+def ds_partition_record(table_schema: Any, spec: Any, ds_value: dt.date):
+    """The partition Record of a data file holding ``ds_value`` only."""
+    from pyiceberg.partitioning import PartitionFieldValue, PartitionKey
+    from pyiceberg.types import StringType
+
+    ds_field = table_schema.find_field(DS)
+    raw = ds_value.isoformat() if isinstance(ds_field.field_type, StringType) else ds_value
+    fields = [f for f in spec.fields if f.source_id == ds_field.field_id]
+    return PartitionKey(raw_partition_field_values=[PartitionFieldValue(fields[0], raw)],
+                        partition_spec=spec, schema=table_schema).partition
+
+
+# -- writes -------------------------------------------------------------------------------------------
+
+@dataclass
+class WrittenFile:
+    """What a write task reports for one parquet file it wrote (picklable)."""
+
+    path: str
+    ds: dt.date
+    size: int
+    stats: Dict[str, Any]  # DataFileStatistics.to_serialized_dict()
+
+
+class PartitionWrite:
+    """A pending replacement of the ds partitions [start, end] of one table.
+
+    ``open`` loads (or creates) the table and stages property and schema changes in a transaction;
+    write tasks then use ``schema``/``location``/``properties``; ``commit`` adds the files and drops
+    the old ones of the range in one OVERWRITE snapshot, in one catalog commit.
+    """
+
+    def __init__(self, cat: Any, name: str, arrow_schema: Any, start: dt.date, end: dt.date,
+                 properties: Optional[Dict[str, Any]] = None):
+        if end < start:
+            raise ConfigError(f"end date {end} is before start date {start}")
+        self.name, self.start, self.end = name, start, end
+        table = load_table(cat, name, required=False)
+        self.created = table is None
+        if table is None:
+            table = create_table(cat, name, arrow_schema, properties)
+        self.table = table
+        if ds_partition_field(table) is None:
+            raise JobError(f"table {name} is not partitioned by identity(ds); chronon-cli only replaces ds partitions")
+        self.txn = table.transaction()
+        wanted = clean_properties(properties)
+        wanted.pop("format-version", None)
+        changed = {k: v for k, v in wanted.items() if table.properties.get(k) != v}
+        if changed:
+            self.txn.set_properties(changed)
+        current = {f.name for f in table.schema().fields}
+        if set(arrow_schema.names) - current:
+            try:
+                with self.txn.update_schema() as update:
+                    update.union_by_name(arrow_schema)
+            except Exception as exc:
+                raise JobError(f"cannot evolve the schema of {name}: {exc}") from None
+        self.schema = self.txn.table_metadata.schema()
+        self.spec = self.txn.table_metadata.spec()
+        self.location = self.txn.table_metadata.location.rstrip("/")
+        self.properties = dict(self.txn.table_metadata.properties)
+        missing = [n for n in self.schema.column_names if n not in arrow_schema.names]
+        self.missing_columns = missing  # written as nulls
+
+    def data_file(self, written: WrittenFile):
+        from pyiceberg.manifest import DataFile, DataFileContent, FileFormat
+
+        return DataFile(
+            content=DataFileContent.DATA, file_path=written.path, file_format=FileFormat.PARQUET,
+            partition=ds_partition_record(self.schema, self.spec, written.ds),
+            file_size_in_bytes=written.size, sort_order_id=None, spec_id=self.spec.spec_id,
+            equality_ids=None, key_metadata=None, **written.stats)
+
+    def commit(self, files: Iterable[WrittenFile], snapshot_properties: Optional[Dict[str, str]] = None
+               ) -> Optional[int]:
+        """Replace the range with ``files`` in one commit; the new snapshot id (None if nothing changed)."""
+        from pyiceberg.exceptions import CommitFailedException
+
+        files = list(files)
+        for f in files:
+            if not (self.start <= f.ds <= self.end):
+                raise JobError(f"internal: file for ds={f.ds} outside [{self.start}, {self.end}]")
+        old = [t.file for t in scan_files(self.table, self.start, self.end)] if self.table.current_snapshot() else []
+        old = [f for f in old if ds_partition_field(self.table, f.spec_id) is not None
+               and self.start <= to_date(f.partition[ds_partition_field(self.table, f.spec_id)[0]]) <= self.end]
+        staged = bool(self.txn._updates)
+        if not files and not old and not staged:
+            return None
+        snapshot_id = None
+        if files or old:
+            props = dict(snapshot_properties or {})
+            with self.txn.update_snapshot(snapshot_properties=props).overwrite() as overwrite:
+                for f in old:
+                    overwrite.delete_data_file(f)
+                for f in files:
+                    overwrite.append_data_file(self.data_file(f))
+                snapshot_id = overwrite.snapshot_id
+        try:
+            table = self.txn.commit_transaction()
+        except CommitFailedException as exc:
+            raise JobError(f"commit to {self.name} failed (a concurrent writer?): {exc}",
+                           hint="re-run: the table was not changed") from None
+        self.table = table
+        return snapshot_id if snapshot_id is not None else (
+            table.current_snapshot().snapshot_id if table.current_snapshot() else None)
+
+
+def replace_partitions(cat: Any, name: str, arrow_table: Any, start: dt.date, end: dt.date,
+                       properties: Optional[Dict[str, Any]] = None) -> Optional[int]:
+    """Replace ds in [start, end] of ``name`` with the rows of a (small) pyarrow table, in one commit.
+
+    The driver-side counterpart of ``engines.spark.tables.write_table`` (which writes in Spark
+    tasks); handy for tests and small data. Returns the new snapshot id.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from chronon_cli.storage.parquet_files import write_ds_files
+    from chronon_cli.storage import warehouse_store_for_catalog
+
+    if DS not in arrow_table.column_names:
+        raise JobError(f"cannot write {name}: the data has no '{DS}' column")
+    if arrow_table.schema.field(DS).type != pa.date32():
+        arrow_table = arrow_table.set_column(arrow_table.schema.get_field_index(DS), DS,
+                                             pc.cast(arrow_table.column(DS), pa.date32()))
+    write = PartitionWrite(cat, name, arrow_table.schema, start, end, properties)
+    store = warehouse_store_for_catalog(cat)
+    files = write_ds_files(store, write_plan(write, "local"), iter(arrow_table.to_batches()))
+    return write.commit(files)
+
+
+def write_plan(write: PartitionWrite, write_id: str) -> Dict[str, Any]:
+    """The picklable instructions write tasks need (no credentials in it)."""
+    return {
+        "schema_json": write.schema.model_dump_json(),
+        "location": write.location,
+        "properties": write.properties,
+        "start": write.start.toordinal(),
+        "end": write.end.toordinal(),
+        "write_id": write_id,
+        "table": write.name,
+    }
