@@ -49,26 +49,24 @@ def _range(start: Optional[date], end: Optional[date], default_start: Optional[s
 
 def staging_query_backfill(settings, conf: str, start: Optional[date], end: Optional[date], *, force: bool = False,
                            step_days: Optional[int] = None, dry_run: bool = False, progress: Progress = None) -> dict:
+    planned = [(sq, *_range(start, end, sq.startPartition))
+               for sq in load_objects(conf, settings.repo, ttypes.StagingQuery)]
     from chronon_cli.engines.spark.staging_query import run_staging_query
 
-    runs = []
-    for sq in load_objects(conf, settings.repo, ttypes.StagingQuery):
-        first, last = _range(start, end, sq.startPartition)
-        runs.append(run_staging_query(settings, sq, first, last, force=force, step_days=step_days,
-                                      dry_run=dry_run, progress=progress))
+    runs = [run_staging_query(settings, sq, first, last, force=force, step_days=step_days, dry_run=dry_run,
+                              progress=progress) for sq, first, last in planned]
     return {"mode": "staging-query-backfill", "dry_run": dry_run, "runs": runs}
 
 
 def backfill(settings, conf: str, start: Optional[date], end: Optional[date], *, force: bool = False,
              step_days: Optional[int] = None, dry_run: bool = False, no_deps: bool = False,
              progress: Progress = None) -> dict:
+    planned = [(gb, *_range(start, end, gb.backfillStartDate))
+               for gb in load_objects(conf, settings.repo, ttypes.GroupBy)]
     from chronon_cli.engines.spark.backfill import run_backfill
 
-    runs = []
-    for group_by in load_objects(conf, settings.repo, ttypes.GroupBy):
-        first, last = _range(start, end, group_by.backfillStartDate)
-        runs.append(run_backfill(settings, group_by, first, last, force=force, step_days=step_days,
-                                 dry_run=dry_run, no_deps=no_deps, progress=progress))
+    runs = [run_backfill(settings, gb, first, last, force=force, step_days=step_days, dry_run=dry_run,
+                         no_deps=no_deps, progress=progress) for gb, first, last in planned]
     return {"mode": "backfill", "dry_run": dry_run, "runs": runs}
 
 

@@ -1,0 +1,55 @@
+"""The run.py option surface: modes, dates, aliases, exit codes, JSON output."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from chronon_cli.cli import MODES, main
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def invoke(*args):
+    return CliRunner().invoke(main, list(args))
+
+
+def test_unknown_mode_lists_the_valid_ones():
+    result = invoke("--mode=bakfill")
+    assert result.exit_code == 2
+    for mode in MODES:
+        assert mode in result.output
+
+
+def test_bad_dates_are_usage_errors():
+    for option in ("--start-date=2023-12-1", "--end-date=2023-13-01", "--ds=yesterday", "--end-ds=2023/12/01"):
+        result = invoke("--mode=backfill", "--conf=group_bys", option)
+        assert result.exit_code == 2, option
+        assert "YYYY-MM-DD" in result.output
+
+
+def test_job_modes_need_a_conf_and_an_end_date(tmp_path):
+    result = invoke("--mode=backfill", f"--repo={tmp_path}")
+    assert result.exit_code == 2 and "needs --conf" in result.output
+
+
+def test_start_after_end_is_refused():
+    result = invoke("--mode=backfill", f"--repo={ROOT}", "--conf=group_bys/bootcamp/user_purchase_features.py",
+                    "--start-date=2023-12-07", "--ds=2023-12-01")
+    assert result.exit_code == 2 and "after --end-date" in result.output
+
+
+def test_compile_json_output_and_dry_run_write_nothing(tmp_path):
+    result = invoke("--mode=compile", f"--repo={ROOT}", "--conf=group_bys/quickstart", "--dry-run", "--output", "json")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.output)
+    assert {o["name"] for o in doc["objects"]} == {"quickstart.purchases.v1", "quickstart.users.v1"}
+    assert all(o["status"] in ("planned", "unchanged") for o in doc["objects"])
+
+
+def test_run_py_entry_point_exit_code_for_config_errors(tmp_path):
+    proc = subprocess.run([sys.executable, str(ROOT / "run.py"), "--mode=compile", "--conf=group_bys/nothing.py",
+                           f"--repo={tmp_path}"], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert "does not exist" in proc.stderr
