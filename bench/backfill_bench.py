@@ -1,0 +1,174 @@
+"""Backfill benchmark: synthetic purchases through ``--mode=backfill`` vs plain Spark, side by side.
+
+    .venv/bin/python bench/backfill_bench.py                  # 10^7 events, 10^5 users, 90 days
+    .venv/bin/python bench/backfill_bench.py --events 1000000  # a quicker look
+
+Prints, from one run: our 30-day backfill (time, events/s), one plain Spark scan of the input columns
+(the floor), the obvious hand-written Spark SQL (per output day: filter the window, group by user),
+one more day backfilled incrementally, and peak driver memory. Ratios are printed, never asserted.
+"""
+import argparse
+import resource
+import shutil
+import tempfile
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from ai.chronon.api.ttypes import EventSource, Source
+from ai.chronon.group_by import Aggregation, GroupBy, Operation
+from ai.chronon.query import Query, select
+from chronon_cli import settings as settings_module
+from chronon_cli.engines.spark.backfill import run_backfill
+from chronon_cli.engines.spark.session import get_spark
+from chronon_cli.storage import catalog
+
+MS_PER_DAY = 86_400_000
+FIRST_DAY = date(2024, 1, 1)
+WINDOWS = ["1d", "7d", "30d"]
+
+
+def make_events(events: int, users: int, days: int, seed: int = 1) -> pa.Table:
+    rng = np.random.default_rng(seed)
+    day_index = rng.integers(0, days, events)
+    start_ms = int((FIRST_DAY - date(1970, 1, 1)).days) * MS_PER_DAY
+    ts = start_ms + day_index * MS_PER_DAY + rng.integers(0, MS_PER_DAY, events)
+    user_ids = np.char.add("user_", rng.integers(0, users, events).astype(str))
+    return pa.table({
+        "user_id": pa.array(user_ids, pa.string()),
+        "purchase_price": pa.array(np.round(rng.gamma(2.0, 20.0, events), 2), pa.float64()),
+        "ts": pa.array(ts, pa.int64()),
+        "ds": pa.array(np.datetime64(FIRST_DAY) + day_index.astype("timedelta64[D]"), pa.date32()),
+    }).sort_by("ds")
+
+
+def group_by(name: str):
+    source = Source(events=EventSource(table="bench.purchases", query=Query(
+        selects=select("user_id", "purchase_price"), time_column="ts")))
+    price = "purchase_price"
+    gb = GroupBy(sources=[source], keys=["user_id"], name=name, output_namespace="bench", aggregations=[
+        Aggregation(input_column=price, operation=Operation.SUM, windows=WINDOWS),
+        Aggregation(input_column=price, operation=Operation.COUNT, windows=WINDOWS),
+        Aggregation(input_column=price, operation=Operation.AVERAGE, windows=WINDOWS),
+        Aggregation(input_column=price, operation=Operation.MAX, windows=WINDOWS),
+        Aggregation(input_column=price, operation=Operation.LAST_K(10), windows=WINDOWS),
+        Aggregation(input_column=price, operation=Operation.APPROX_PERCENTILE([0.5, 0.95]), windows=WINDOWS),
+    ])
+    gb.metaData.team = "bench"
+    return gb
+
+
+def timed(fn):
+    began = time.perf_counter()
+    value = fn()
+    return time.perf_counter() - began, value
+
+
+def data_files(settings, start: date, end: date):
+    from pyiceberg.expressions import And, GreaterThanOrEqual, LessThanOrEqual
+
+    table = catalog(settings).load_table("bench.purchases")
+    scan = table.scan(row_filter=And(GreaterThanOrEqual("ds", str(start)), LessThanOrEqual("ds", str(end))))
+    return [task.file.file_path.replace("file://", "") for task in scan.plan_files()]
+
+
+def plain_scan(spark, files):
+    spark.read.parquet(*files).select("user_id", "purchase_price", "ts").write.format("noop").mode("overwrite").save()
+
+
+def hand_written_sql(spark, files, out_days):
+    spark.read.parquet(*files).createOrReplaceTempView("bench_purchases")
+    queries = []
+    for day in out_days:
+        end_ms = ((day - date(1970, 1, 1)).days + 1) * MS_PER_DAY
+        cols = []
+        for w in (1, 7, 30):
+            lo = end_ms - w * MS_PER_DAY
+            v = f"IF(ts >= {lo}, purchase_price, NULL)"
+            cols += [f"SUM({v}) AS sum_{w}d", f"COUNT({v}) AS count_{w}d", f"AVG({v}) AS average_{w}d",
+                     f"MAX({v}) AS max_{w}d",
+                     f"SLICE(TRANSFORM(SORT_ARRAY(COLLECT_LIST(IF(ts >= {lo}, STRUCT(ts, purchase_price), NULL)), "
+                     f"false), x -> x.purchase_price), 1, 10) AS last10_{w}d",
+                     f"PERCENTILE_APPROX({v}, ARRAY(0.5, 0.95)) AS p_{w}d"]
+        queries.append(f"SELECT user_id, DATE '{day}' AS ds, {', '.join(cols)} FROM bench_purchases "
+                       f"WHERE ts >= {end_ms - 30 * MS_PER_DAY} AND ts < {end_ms} GROUP BY user_id")
+    spark.sql(" UNION ALL ".join(queries)).write.format("noop").mode("overwrite").save()
+
+
+def jvm_peak_heap_mb(spark) -> float:
+    jvm = spark.sparkContext._jvm
+    pools = jvm.java.lang.management.ManagementFactory.getMemoryPoolMXBeans()
+    total = 0
+    for i in range(pools.size()):
+        pool = pools.get(i)
+        if str(pool.getType().toString()) == "Heap memory":
+            total += pool.getPeakUsage().getUsed()
+    return total / 2**20
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=10_000_000)
+    parser.add_argument("--users", type=int, default=100_000)
+    parser.add_argument("--days", type=int, default=90)
+    parser.add_argument("--backfill-days", type=int, default=30)
+    parser.add_argument("--home", help="CHRONON_HOME to use (default: a temporary folder, removed after)")
+    args = parser.parse_args()
+
+    home = Path(args.home or tempfile.mkdtemp(prefix="chronon_bench_"))
+    s = settings_module.load(repo=str(home), env={"CHRONON_HOME": str(home)})
+    try:
+        t_gen, events = timed(lambda: make_events(args.events, args.users, args.days + 1))
+        from pyiceberg.transforms import IdentityTransform
+
+        cat = catalog(s)
+        cat.create_namespace("bench")
+        table = cat.create_table("bench.purchases", schema=events.schema)
+        with table.update_spec() as spec:
+            spec.add_field("ds", IdentityTransform(), "ds")
+        t_load, _ = timed(lambda: table.append(events))
+        print(f"generated {events.num_rows:,} events ({args.users:,} users, {args.days + 1} days) in {t_gen:.1f}s, "
+              f"loaded into Iceberg in {t_load:.1f}s")
+
+        spark = get_spark(s)
+        last_day = FIRST_DAY + timedelta(days=args.days - 1)
+        first_out = last_day - timedelta(days=args.backfill_days - 1)
+        out_days = [first_out + timedelta(days=i) for i in range(args.backfill_days)]
+        read_start = first_out - timedelta(days=29)
+        files = data_files(s, read_start, last_day)
+        input_rows = events.filter(pa.compute.and_(
+            pa.compute.greater_equal(events["ds"], pa.scalar(read_start, pa.date32())),
+            pa.compute.less_equal(events["ds"], pa.scalar(last_day, pa.date32())))).num_rows
+
+        plain_scan(spark, files)  # warm the JVM and the file cache for everyone
+        t_scan, _ = timed(lambda: plain_scan(spark, files))
+        t_ours, result = timed(lambda: run_backfill(s, group_by("ours"), first_out, last_day))
+        next_day = last_day + timedelta(days=1)
+        t_next, next_result = timed(lambda: run_backfill(s, group_by("ours"), next_day, next_day))
+        t_sql, _ = timed(lambda: hand_written_sql(spark, files, out_days))
+
+        print()
+        print(f"{'what':58} {'seconds':>9} {'events/s':>12}")
+        print(f"{'plain Spark scan of the input columns (floor)':58} {t_scan:9.1f} {input_rows / t_scan:12,.0f}")
+        print(f"{'our backfill, ' + str(args.backfill_days) + ' days':58} {t_ours:9.1f} {input_rows / t_ours:12,.0f}")
+        print(f"{'hand-written Spark SQL, one query per output day':58} {t_sql:9.1f} {input_rows / t_sql:12,.0f}")
+        print(f"{'one more day, incremental':58} {t_next:9.1f}")
+        print()
+        print(f"backfill / scan                  = {t_ours / t_scan:6.2f}x   (goal <= 3x)")
+        print(f"hand-written SQL / backfill      = {t_sql / t_ours:6.2f}x   (goal >= 10x)")
+        print(f"incremental day / full backfill  = {100 * t_next / t_ours:6.1f}%   (goal <= 10%)")
+        print(f"source partitions read: full {result['source_partitions_read']}, "
+              f"incremental {next_result['source_partitions_read']}")
+        print(f"rows written: {result['rows']:,}; output partitions: {result['partitions_written']}")
+        print(f"peak driver memory: python {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MB, "
+              f"JVM heap {jvm_peak_heap_mb(spark):,.0f} MB")
+    finally:
+        if not args.home:
+            shutil.rmtree(home, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
