@@ -115,6 +115,9 @@ class ObjectStore(ABC):
         if parent and parent != path:
             fs.create_dir(parent, recursive=True)
 
+    def ensure_bucket(self, bucket: str) -> None:
+        """Create ``bucket`` if missing (the sample-data command only)."""
+
     def delete(self, uris: Iterable[str]) -> None:
         for uri in uris:
             fs, path = self.resolve(uri)
@@ -165,23 +168,36 @@ def warehouse_store(settings: Any) -> ObjectStore:
     """The store holding the Iceberg warehouse's files (tables' data and metadata).
 
     A ``file://`` warehouse is local; an ``s3://`` warehouse uses the catalog's ``s3.*`` properties
-    (the same keys pyiceberg's FileIO reads), falling back to the profile's S3 section.
+    (the keys pyiceberg's FileIO reads), falling back to the profile's S3 section, then the environment.
     """
+    from chronon_cli.storage.iceberg import catalog_properties
+
+    fallback = dict(settings.s3 or {}) if (settings.s3 or {}).get("type") == "s3" else {}
+    return warehouse_store_from_properties(catalog_properties(settings), fallback)
+
+
+def warehouse_store_from_properties(props: Dict[str, Any], fallback: Optional[Dict[str, Any]] = None) -> ObjectStore:
+    """The warehouse store for pyiceberg catalog/FileIO properties (``s3.endpoint``, ``s3.access-key-id``...)."""
+    fallback = fallback or {}
+    warehouse = str(props.get("warehouse") or "")
+    has_s3 = warehouse.startswith(S3_SCHEMES) or any(str(k).startswith("s3.") for k in props)
+    if not has_s3 and not fallback:
+        return store_from_spec(Spec(type="local", root=os.path.abspath(os.sep)))
     from chronon_cli.storage.s3 import s3_spec
 
-    cat = dict(settings.catalog or {})
-    warehouse = str(cat.get("warehouse") or "")
-    if not warehouse.startswith(S3_SCHEMES):
-        return store_from_spec(Spec(type="local", root=os.path.join(str(settings.home), "s3")))
-    s3conf = dict(settings.s3 or {}) if (settings.s3 or {}).get("type") == "s3" else {}
     merged = {
-        "endpoint": cat.get("s3.endpoint", s3conf.get("endpoint")),
-        "access_key_id": cat.get("s3.access-key-id", s3conf.get("access_key_id")),
-        "secret_access_key": cat.get("s3.secret-access-key", s3conf.get("secret_access_key")),
-        "session_token": cat.get("s3.session-token", s3conf.get("session_token")),
-        "region": cat.get("s3.region", s3conf.get("region")),
+        "endpoint": props.get("s3.endpoint", fallback.get("endpoint")),
+        "access_key_id": props.get("s3.access-key-id", fallback.get("access_key_id")),
+        "secret_access_key": props.get("s3.secret-access-key", fallback.get("secret_access_key")),
+        "session_token": props.get("s3.session-token", fallback.get("session_token")),
+        "region": props.get("s3.region", fallback.get("region")),
     }
     return store_from_spec(s3_spec(merged))
+
+
+def warehouse_store_for_catalog(cat: Any) -> ObjectStore:
+    """The warehouse store of a loaded pyiceberg catalog (its merged properties)."""
+    return warehouse_store_from_properties(dict(getattr(cat, "properties", {}) or {}))
 
 
 def catalog(settings: Any):
@@ -191,5 +207,6 @@ def catalog(settings: Any):
     return load_catalog(settings)
 
 
-__all__ = ["ObjectStore", "Spec", "object_store", "warehouse_store", "store_from_spec", "catalog",
+__all__ = ["ObjectStore", "Spec", "object_store", "warehouse_store", "warehouse_store_from_properties",
+           "warehouse_store_for_catalog", "store_from_spec", "catalog",
            "split_s3_uri", "local_path", "S3_SCHEMES"]

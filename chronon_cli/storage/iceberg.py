@@ -134,21 +134,27 @@ def iceberg_schema(arrow_schema: Any):
     return assign_fresh_schema_ids(visit_pyarrow(arrow_schema, _ConvertToIcebergWithoutIDs()))
 
 
-def create_table(cat: Any, name: str, arrow_schema: Any, properties: Optional[Dict[str, Any]] = None):
-    """Create ``name`` partitioned by identity(ds) with ``properties``; the namespace too if needed."""
+def _new_table_args(name: str, arrow_schema: Any, properties: Optional[Dict[str, Any]]) -> Dict[str, Any]:
     from pyiceberg.partitioning import PartitionField, PartitionSpec
     from pyiceberg.transforms import IdentityTransform
-    from pyiceberg.exceptions import TableAlreadyExistsError
 
-    namespace, _ = split_name(name)
     if DS not in arrow_schema.names:
         raise JobError(f"cannot create {name}: the data has no '{DS}' column")
-    ensure_namespace(cat, namespace)
     schema = iceberg_schema(arrow_schema)
     ds_id = schema.find_field(DS).field_id
     spec = PartitionSpec(PartitionField(source_id=ds_id, field_id=1000, transform=IdentityTransform(), name=DS))
+    return {"schema": schema, "partition_spec": spec, "properties": clean_properties(properties)}
+
+
+def create_table(cat: Any, name: str, arrow_schema: Any, properties: Optional[Dict[str, Any]] = None):
+    """Create ``name`` partitioned by identity(ds) with ``properties``; the namespace too if needed."""
+    from pyiceberg.exceptions import TableAlreadyExistsError
+
+    namespace, _ = split_name(name)
+    args = _new_table_args(name, arrow_schema, properties)
+    ensure_namespace(cat, namespace)
     try:
-        return cat.create_table(name, schema=schema, partition_spec=spec, properties=clean_properties(properties))
+        return cat.create_table(name, **args)
     except TableAlreadyExistsError:
         return cat.load_table(name)
 
@@ -284,11 +290,15 @@ class PartitionWrite:
         table = load_table(cat, name, required=False)
         self.created = table is None
         if table is None:
-            table = create_table(cat, name, arrow_schema, properties)
+            # Created by the same commit that adds the data: a failed write leaves no table behind.
+            ensure_namespace(cat, split_name(name)[0])
+            self.txn = cat.create_table_transaction(name, **_new_table_args(name, arrow_schema, properties))
+            table = self.txn._table
+        else:
+            self.txn = table.transaction()
         self.table = table
         if ds_partition_field(table) is None:
             raise JobError(f"table {name} is not partitioned by identity(ds); chronon-cli only replaces ds partitions")
-        self.txn = table.transaction()
         wanted = clean_properties(properties)
         wanted.pop("format-version", None)
         changed = {k: v for k, v in wanted.items() if table.properties.get(k) != v}
@@ -326,11 +336,12 @@ class PartitionWrite:
         for f in files:
             if not (self.start <= f.ds <= self.end):
                 raise JobError(f"internal: file for ds={f.ds} outside [{self.start}, {self.end}]")
-        old = [t.file for t in scan_files(self.table, self.start, self.end)] if self.table.current_snapshot() else []
+        old = [] if self.created or not self.table.current_snapshot() else [
+            t.file for t in scan_files(self.table, self.start, self.end)]
         old = [f for f in old if ds_partition_field(self.table, f.spec_id) is not None
                and self.start <= to_date(f.partition[ds_partition_field(self.table, f.spec_id)[0]]) <= self.end]
-        staged = bool(self.txn._updates)
-        if not files and not old and not staged:
+        staged = bool(self.txn._updates) and not self.created
+        if not files and not old and not staged and not self.created:
             return None
         snapshot_id = None
         if files or old:

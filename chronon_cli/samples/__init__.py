@@ -1,0 +1,1 @@
+"""Sample data sets (deterministic) for the bootcamp and the docs."""

@@ -1,0 +1,265 @@
+"""Writing and reading parquet data files with pyarrow, engine-free (runs inside Spark tasks).
+
+``write_ds_files`` turns a stream of Arrow record batches into Iceberg data files: one file (or
+more, past the target size) per ds value, every file holding the ``ds`` column and the table's
+field ids, with the column statistics Iceberg manifests need. It returns ``WrittenFile`` records
+for the driver to commit. ``read_file_batches`` reads a file (optionally some row groups) as
+batches of a requested schema.
+"""
+import datetime as dt
+from typing import Any, Dict, Iterator, List, Optional, Sequence
+
+from chronon_cli.storage.iceberg import DS, EPOCH, WrittenFile
+
+BUFFER_BYTES = 64 << 20
+OUT_OF_RANGE = "CHRONON_DS_OUT_OF_RANGE"
+NULL_DS = "CHRONON_DS_NULL"
+
+
+class DsRangeError(ValueError):
+    """A row's ds is null or outside the range being written."""
+
+
+class _OpenFile:
+    def __init__(self, store: Any, path: str, schema: Any, kwargs: Dict[str, Any]):
+        import pyarrow.parquet as pq
+
+        self.uri = path
+        fs, p = store.resolve(path)
+        store.ensure_parent(fs, p)
+        self.stream = fs.open_output_stream(p)
+        self.writer = pq.ParquetWriter(self.stream, schema=schema, **kwargs)
+        self.rows = 0
+
+    def close(self):
+        self.writer.close()
+        size = self.stream.tell()
+        self.stream.close()
+        return self.writer.writer.metadata, size
+
+
+class _DsWriter:
+    """Files of one task: buffers per ds, row groups of bounded size, rolls files at the target size."""
+
+    def __init__(self, store: Any, plan: Dict[str, Any], tag: str):
+        from pyiceberg.io.pyarrow import (_get_parquet_writer_kwargs, compute_statistics_plan,
+                                          parquet_path_to_id_mapping, schema_to_pyarrow)
+        from pyiceberg.schema import Schema
+        from pyiceberg.table import TableProperties
+        from pyiceberg.utils.properties import property_as_int
+
+        self.store, self.plan, self.tag = store, plan, tag
+        self.schema = Schema.model_validate_json(plan["schema_json"])
+        self.arrow_schema = schema_to_pyarrow(self.schema, include_field_ids=True)
+        props = plan["properties"]
+        self.kwargs = _get_parquet_writer_kwargs(props)
+        self.row_group_rows = property_as_int(props, TableProperties.PARQUET_ROW_GROUP_LIMIT,
+                                              TableProperties.PARQUET_ROW_GROUP_LIMIT_DEFAULT)
+        self.target_bytes = property_as_int(props, TableProperties.WRITE_TARGET_FILE_SIZE_BYTES,
+                                            TableProperties.WRITE_TARGET_FILE_SIZE_BYTES_DEFAULT)
+        self.stats_plan = compute_statistics_plan(self.schema, props)
+        self.id_mapping = parquet_path_to_id_mapping(self.schema)
+        self.start = dt.date.fromordinal(plan["start"])
+        self.end = dt.date.fromordinal(plan["end"])
+        self.buffers: Dict[int, List[Any]] = {}
+        self.buffered: Dict[int, int] = {}
+        self.open: Dict[int, _OpenFile] = {}
+        self.written: Dict[int, int] = {}
+        self.count = 0
+        self.done: List[WrittenFile] = []
+        self.rows = 0
+
+    def conform(self, batch: Any) -> Any:
+        """``batch`` in the table's arrow schema: same names and order, cast types, nulls for missing columns."""
+        import pyarrow as pa
+
+        columns = []
+        names = batch.schema.names
+        for field in self.arrow_schema:
+            if field.name in names:
+                column = batch.column(names.index(field.name))
+                if column.type != field.type:
+                    column = column.cast(field.type)
+            else:
+                column = pa.nulls(batch.num_rows, field.type)
+            columns.append(column)
+        return pa.RecordBatch.from_arrays(columns, schema=self.arrow_schema)
+
+    def add(self, batch: Any) -> None:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        if batch.num_rows == 0:
+            return
+        batch = self.conform(batch)
+        ds = batch.column(self.arrow_schema.get_field_index(DS))
+        if ds.type != pa.date32():
+            ds = pc.cast(pc.strptime(ds, format="%Y-%m-%d", unit="s"), pa.date32())
+        if ds.null_count:
+            raise DsRangeError(f"{NULL_DS}: {ds.null_count} rows with a null ds")
+        days = ds.cast(pa.int32())
+        lo, hi = pc.min_max(days).values()
+        lo, hi = EPOCH + dt.timedelta(days=lo.as_py()), EPOCH + dt.timedelta(days=hi.as_py())
+        if lo < self.start or hi > self.end:
+            bad = lo if lo < self.start else hi
+            raise DsRangeError(f"{OUT_OF_RANGE}: ds {bad} is outside the range being written "
+                               f"[{self.start}, {self.end}]")
+        self.rows += batch.num_rows
+        if lo == hi:
+            self._buffer((lo - EPOCH).days, batch)
+            return
+        for value in pc.unique(days).to_pylist():
+            self._buffer(value, batch.filter(pc.equal(days, value)))
+
+    def _buffer(self, day: int, batch: Any) -> None:
+        self.buffers.setdefault(day, []).append(batch)
+        self.buffered[day] = self.buffered.get(day, 0) + batch.nbytes
+        rows = sum(b.num_rows for b in self.buffers[day])
+        if self.buffered[day] >= BUFFER_BYTES or rows >= self.row_group_rows:
+            self._flush(day)
+
+    def _flush(self, day: int) -> None:
+        import pyarrow as pa
+
+        batches = self.buffers.pop(day, [])
+        self.buffered.pop(day, None)
+        if not batches:
+            return
+        f = self.open.get(day)
+        if f is None:
+            ds = EPOCH + dt.timedelta(days=day)
+            path = (f"{self.plan['location']}/data/{DS}={ds.isoformat()}/"
+                    f"{self.plan['write_id']}-{self.tag}-{self.count:05d}.parquet")
+            self.count += 1
+            f = self.open[day] = _OpenFile(self.store, path, self.arrow_schema, self.kwargs)
+            self.written[day] = 0
+        table = pa.Table.from_batches(batches, schema=self.arrow_schema)
+        f.writer.write_table(table, row_group_size=self.row_group_rows)
+        f.rows += table.num_rows
+        self.written[day] += table.nbytes
+        if self.written[day] >= self.target_bytes:
+            self._close(day)
+
+    def _close(self, day: int) -> None:
+        from pyiceberg.io.pyarrow import data_file_statistics_from_parquet_metadata
+
+        f = self.open.pop(day)
+        metadata, size = f.close()
+        stats = data_file_statistics_from_parquet_metadata(
+            parquet_metadata=metadata, stats_columns=self.stats_plan, parquet_column_mapping=self.id_mapping)
+        self.done.append(WrittenFile(path=f.uri, ds=EPOCH + dt.timedelta(days=day), size=size,
+                                     stats=stats.to_serialized_dict()))
+
+    def finish(self) -> List[WrittenFile]:
+        for day in list(self.buffers):
+            self._flush(day)
+        for day in list(self.open):
+            self._close(day)
+        return self.done
+
+    def abort(self) -> None:
+        paths = [f.uri for f in self.open.values()] + [w.path for w in self.done]
+        for f in self.open.values():
+            try:
+                f.stream.close()
+            except Exception:
+                pass
+        self.open.clear()
+        self.store.delete(paths)
+
+
+def write_ds_files(store: Any, plan: Dict[str, Any], batches: Iterator[Any], tag: str = "0") -> List[WrittenFile]:
+    """Write ``batches`` as data files of the table described by ``plan`` (see ``iceberg.write_plan``).
+
+    Rows whose ds is null or outside [plan.start, plan.end] raise DsRangeError; files written so far
+    by this call are deleted then.
+    """
+    writer = _DsWriter(store, plan, tag)
+    try:
+        for batch in batches:
+            writer.add(batch)
+        return writer.finish()
+    except BaseException:
+        writer.abort()
+        raise
+
+
+# -- reading ------------------------------------------------------------------------------------------
+
+def row_group_splits(store: Any, uri: str, target_bytes: int, min_splits: int = 1) -> List[Dict[str, Any]]:
+    """Split one parquet file into groups of row groups of about ``target_bytes`` (uncompressed)."""
+    import pyarrow.parquet as pq
+
+    fs, path = store.resolve(uri)
+    with fs.open_input_file(path) as f:
+        meta = pq.ParquetFile(f).metadata
+    groups = [meta.row_group(i).total_byte_size for i in range(meta.num_row_groups)]
+    total = sum(groups)
+    if len(groups) <= 1:
+        return [{"uri": uri, "row_groups": None}]
+    per = max(1, min(target_bytes, total // max(1, min_splits)))
+    splits, current, size = [], [], 0
+    for i, s in enumerate(groups):
+        if current and size + s > per:
+            splits.append(current)
+            current, size = [], 0
+        current.append(i)
+        size += s
+    if current:
+        splits.append(current)
+    return [{"uri": uri, "row_groups": rg} for rg in splits]
+
+
+def arrow_schema_of(store: Any, uri: str) -> Any:
+    import pyarrow.parquet as pq
+
+    fs, path = store.resolve(uri)
+    with fs.open_input_file(path) as f:
+        return pq.ParquetFile(f).schema_arrow
+
+
+def conform_read(batch: Any, schema: Any) -> Any:
+    """``batch`` with ``schema``'s columns (missing -> nulls), each cast to the requested type."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    names = batch.schema.names
+    columns = []
+    for field in schema:
+        if field.name in names:
+            column = batch.column(names.index(field.name))
+            if column.type != field.type:
+                if pa.types.is_date32(field.type) and (pa.types.is_string(column.type)
+                                                       or pa.types.is_large_string(column.type)):
+                    column = pc.cast(pc.strptime(column, format="%Y-%m-%d", unit="s"), pa.date32())
+                else:
+                    column = column.cast(field.type)
+        else:
+            column = pa.nulls(batch.num_rows, field.type)
+        columns.append(column)
+    return pa.RecordBatch.from_arrays(columns, schema=schema)
+
+
+def read_file_batches(store: Any, uri: str, schema: Any, row_groups: Optional[Sequence[int]] = None,
+                      ds_range: Optional[Sequence[int]] = None, batch_size: int = 65536) -> Iterator[Any]:
+    """Batches of ``schema`` read from the parquet file ``uri`` (only ``row_groups`` if given).
+
+    ``ds_range``: (first, last) days since epoch; rows outside are dropped.
+    """
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    fs, path = store.resolve(uri)
+    with fs.open_input_file(path) as f:
+        pf = pq.ParquetFile(f)
+        present = set(pf.schema_arrow.names)
+        columns = [n for n in schema.names if n in present]
+        for batch in pf.iter_batches(batch_size=batch_size, row_groups=row_groups, columns=columns,
+                                     use_threads=False):
+            batch = conform_read(batch, schema)
+            if ds_range is not None and DS in schema.names:
+                days = batch.column(schema.get_field_index(DS)).cast("int32")
+                mask = pc.and_(pc.greater_equal(days, ds_range[0]), pc.less_equal(days, ds_range[1]))
+                batch = batch.filter(mask)
+            if batch.num_rows:
+                yield batch
