@@ -1,0 +1,170 @@
+"""Batch kernels: events -> daily IRs, and merging IR rows that share (keys, ds).
+
+Dense ops (count, sum, average, variance, skew, kurtosis, min, max, first, last) run as numpy
+group reductions over dense int64 group ids; the other ops build one Python IR per group.
+"""
+from __future__ import annotations
+
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+import pyarrow as pa
+
+from chronon_cli.agg import arrays as A
+from chronon_cli.agg import types as T
+from chronon_cli.agg.codes import KeyCodes, pair_ids, to_array
+from chronon_cli.agg.ops.base import ValueCodec
+from chronon_cli.agg.plan import IrColumn, Plan
+
+
+class Elements:
+    """The flattened inputs of one (input column, bucket) pair, restricted to valid elements."""
+
+    def __init__(self, values: pa.Array, sub: Optional[pa.Array], parents: np.ndarray):
+        self.values = values
+        self.sub = sub
+        self.parents = parents
+
+
+def _python_values(kind: str, values: pa.Array, codec_values: np.ndarray):
+    if kind in (T.INT, T.FLOAT):
+        return codec_values
+    return np.array(values.to_pylist(), dtype=object)
+
+
+def group_column(
+    column: IrColumn,
+    values: pa.Array,
+    sub: Optional[pa.Array],
+    group: np.ndarray,
+    n_groups: int,
+    ts: Optional[np.ndarray],
+    ts_valid: Optional[np.ndarray],
+) -> pa.Array:
+    """IRs of ``column`` for ``n_groups`` groups from element ``values`` in groups ``group``."""
+    op = column.op
+    codec, v, valid = ValueCodec.encode(op.kind, values)
+    if op.timed:
+        valid = valid & ts_valid
+    sub_codes = sub_dict = None
+    if sub is not None:
+        sub_codes, sub_valid, sub_dict = A.sorted_codes(sub)
+        valid &= sub_valid
+    if not valid.all():
+        sel = np.flatnonzero(valid)
+        v, group = v[sel], group[sel]
+        ts = ts[sel] if ts is not None else None
+        values = values.take(pa.array(sel, type=pa.int64()))
+        sub_codes = sub_codes[sel] if sub_codes is not None else None
+    if sub_codes is not None:
+        ent, ent_group, ent_sub = pair_ids(group, n_groups, sub_codes, max(len(sub_dict), 1))
+        n_ent = len(ent_group)
+    else:
+        ent, n_ent = group, n_groups
+    if op.dense:
+        comps = op.d_group(op.d_rows(v, ts), ent, n_ent)
+        irs = op.d_to_arrow(comps, codec)
+    else:
+        irs = _object_irs(op, _python_values(op.kind, values, v), ts, ent, n_ent)
+    if sub_codes is None:
+        return irs
+    return A.build_map(ent_group, n_groups, sub_dict.take(pa.array(ent_sub, type=pa.int64())), irs)
+
+
+def _object_irs(op, values: np.ndarray, ts: Optional[np.ndarray], ent: np.ndarray, n_ent: int) -> pa.Array:
+    order = np.argsort(ent, kind="stable")
+    ent_sorted = ent[order]
+    vals = values[order]
+    tss = ts[order] if ts is not None else None
+    bounds = np.searchsorted(ent_sorted, np.arange(n_ent + 1))
+    out: List = [None] * n_ent
+    for e in range(n_ent):
+        lo, hi = bounds[e], bounds[e + 1]
+        if lo == hi:
+            continue
+        chunk = vals[lo:hi].tolist()
+        ir = op.ir_of_values(chunk, tss[lo:hi].tolist() if tss is not None else None)
+        out[e] = op.to_storage(ir)
+    return pa.array(out, type=op.ir_type)
+
+
+def daily_irs(plan: Plan, events: pa.Table, ir_schema: pa.Schema) -> pa.Table:
+    if events.num_rows == 0:
+        return ir_schema.empty_table()
+    kc = KeyCodes(events, plan.key_columns)
+    keep = kc.keep
+    if not keep.all():
+        events = events.filter(pa.array(keep))
+    if events.num_rows == 0:
+        return ir_schema.empty_table()
+    key_ids = kc.ids[keep]
+    days = A.day_numbers(events.column("ds"))
+    day0 = int(days.min())
+    n_days = int(days.max()) - day0 + 1
+    gid, g_key, g_day = pair_ids(key_ids, kc.num_keys, days - day0, n_days)
+    n_groups = len(g_key)
+    ts = ts_valid = None
+    if "ts" in events.column_names:
+        ts, ts_valid = A.int_numpy(events.column("ts"))
+    elif any(c.op.timed for c in plan.columns):
+        raise ValueError("events need a 'ts' column for timed operations")
+
+    flat_cache: Dict[Tuple[str, Optional[str]], Tuple] = {}
+    out = {name: kc.keys.column(name).take(pa.array(g_key)) for name in plan.key_columns}
+    out["ds"] = A.date_array(g_day + day0)
+    for column in plan.columns:
+        cache_key = (column.input_column, column.shape.flatten)
+        if cache_key not in flat_cache:
+            flat_cache[cache_key] = A.flatten(events.column(column.input_column), column.shape.flatten)
+        values, sub, parents = flat_cache[cache_key]
+        if column.bucket is not None:
+            kind = T.bucket_kind(column.bucket, events.schema.field(column.bucket).type)
+            sub = A.subkey_strings(events.column(column.bucket), kind)
+            if column.shape.flatten == "list":
+                sub = sub.take(pa.array(parents))
+        el_ts = el_ts_valid = None
+        if ts is not None:
+            el_ts, el_ts_valid = (ts, ts_valid) if column.shape.flatten is None else (ts[parents], ts_valid[parents])
+        group = gid if column.shape.flatten is None else gid[parents]
+        out[column.name] = group_column(column, values, sub, group, n_groups, el_ts, el_ts_valid)
+    return pa.table(out).cast(ir_schema)
+
+
+# ---------------------------------------------------------------------------- merging IR rows
+
+def merge_column(column: IrColumn, arr: pa.Array, group: np.ndarray, n_groups: int) -> pa.Array:
+    """Merge the IRs of ``arr`` (one per row) into ``n_groups`` groups."""
+    op = column.op
+    arr = to_array(arr)
+    if not op.dense:
+        out: List = [None] * n_groups
+        for g, stored in zip(group.tolist(), arr.to_pylist()):
+            if stored is not None:
+                out[g] = column.merge(out[g], column.from_storage(stored))
+        return pa.array([column.to_storage(ir) for ir in out], type=column.ir_type)
+    if not column.subkeyed:
+        comps, codec = op.d_from_arrow(arr)
+        return op.d_to_arrow(op.d_group(comps, group, n_groups), codec)
+    owner, keys, items = A.map_entries(arr)
+    sub_codes, _, sub_dict = A.sorted_codes(keys)
+    ent, ent_group, ent_sub = pair_ids(group[owner], n_groups, sub_codes, max(len(sub_dict), 1))
+    comps, codec = op.d_from_arrow(items)
+    merged = op.d_to_arrow(op.d_group(comps, ent, len(ent_group)), codec)
+    return A.build_map(ent_group, n_groups, sub_dict.take(pa.array(ent_sub, type=pa.int64())), merged)
+
+
+def merge_daily_irs(plan: Plan, irs: pa.Table, ir_schema: pa.Schema) -> pa.Table:
+    if irs.num_rows == 0:
+        return ir_schema.empty_table()
+    kc = KeyCodes(irs, plan.key_columns)
+    if not kc.keep.all():
+        irs = irs.filter(pa.array(kc.keep))
+    days = A.day_numbers(irs.column("ds"))
+    day0 = int(days.min())
+    gid, g_key, g_day = pair_ids(kc.ids[kc.keep], kc.num_keys, days - day0, int(days.max()) - day0 + 1)
+    n_groups = len(g_key)
+    out = {name: kc.keys.column(name).take(pa.array(g_key)) for name in plan.key_columns}
+    out["ds"] = A.date_array(g_day + day0)
+    for column in plan.columns:
+        out[column.name] = merge_column(column, irs.column(column.name), gid, n_groups)
+    return pa.table(out).cast(ir_schema)
