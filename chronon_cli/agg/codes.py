@@ -22,24 +22,33 @@ def densify(codes: np.ndarray, space: int) -> Tuple[np.ndarray, np.ndarray]:
         present = np.zeros(space, dtype=bool)
         present[codes] = True
         uniques = np.flatnonzero(present)
-        rank = np.cumsum(present, dtype=np.int64) - 1
-        return rank[codes], uniques
+        rank = np.cumsum(present, dtype=np.int32 if space < 2 ** 31 else np.int64)
+        rank -= 1
+        return np.take(rank, codes).astype(np.int64, copy=False), uniques
     uniques, inverse = np.unique(codes, return_inverse=True)
     return inverse.astype(np.int64, copy=False).reshape(-1), uniques
 
 
 def pair_ids(a: np.ndarray, a_space: int, b: np.ndarray, b_space: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Pairs of codes -> (dense ids ordered by (a, b), a of each id, b of each id)."""
+    if b_space == 1:
+        ids, uniques = densify(a, a_space)
+        return ids, uniques, np.zeros(len(uniques), dtype=np.int64)
     if a_space * max(b_space, 1) >= _MAX_SPACE:
         a, ua = densify(a, a_space)
         ids, uniques = densify(a * b_space + b, len(ua) * b_space)
         return ids, ua[uniques // b_space], uniques % b_space
-    ids, uniques = densify(a.astype(np.int64, copy=False) * b_space + b, a_space * b_space)
+    code = a.astype(np.int64)
+    code *= b_space
+    code += b
+    ids, uniques = densify(code, a_space * b_space)
     return ids, uniques // b_space, uniques % b_space
 
 
 def to_array(arr) -> pa.Array:
-    return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+    if isinstance(arr, pa.ChunkedArray):
+        return arr.chunk(0) if arr.num_chunks == 1 else arr.combine_chunks()
+    return arr
 
 
 class KeyCodes:
@@ -49,8 +58,10 @@ class KeyCodes:
     aggregation drops); ``keep`` marks the other rows; ``keys`` is a table with one row per key id.
     """
 
-    def __init__(self, table: pa.Table, key_columns: Sequence[str]):
+    def __init__(self, table: pa.Table, key_columns: Sequence[str], dense: bool = True):
         n = table.num_rows
+        if len(key_columns) == 1 and self._int_range(table, key_columns[0], dense):
+            return
         parts: List[Tuple[np.ndarray, int, pa.Array, pa.DataType]] = []
         all_null = np.ones(n, dtype=bool)
         for name in key_columns:
@@ -67,7 +78,16 @@ class KeyCodes:
             all_null &= ~valid
             parts.append((codes.astype(np.int64), null_code + 1, enc.dictionary, arr.type))
         self.keep = ~all_null
+        if len(parts) == 1:
+            # dictionary indices are already dense (the null code only occurs on dropped rows)
+            codes, radix, dictionary, typ = parts[0]
+            self.ids = np.where(self.keep, codes, -1) if not self.keep.all() else codes
+            self.num_keys = len(dictionary)
+            self.keys = pa.table([dictionary if len(dictionary) else pa.nulls(0, typ)], names=list(key_columns))
+            self.dense = True
+            return
         code = np.zeros(int(self.keep.sum()), dtype=np.int64)
+        self.dense = True
         space = 1
         history: list = []  # ("radix", r) or ("dense", uniques), to decode the unique codes
         for codes, radix, _, _ in parts:
@@ -99,3 +119,28 @@ class KeyCodes:
             else:
                 columns.append(dictionary.take(pa.array(np.where(mask, 0, c), mask=mask, type=pa.int64())))
         self.keys = pa.table(columns, names=list(key_columns))
+
+    def _int_range(self, table: pa.Table, name: str, dense: bool) -> bool:
+        """Fast path for one integer key column without nulls and a compact value range: the key
+        id is the value minus the minimum (no hashing). With ``dense=False`` ids may have gaps
+        (``keys`` then holds every value of the range)."""
+        arr = to_array(table.column(name))
+        n = len(arr)
+        if n == 0 or arr.null_count or not pa.types.is_integer(arr.type):
+            return False
+        v = arr.to_numpy(zero_copy_only=False)
+        lo, hi = int(v.min()), int(v.max())
+        span = hi - lo + 1
+        if span > _DIRECT_FACTOR * n + _DIRECT_CONST:
+            return False
+        ids = v.astype(np.int64, copy=False) - lo
+        self.keep = np.ones(n, dtype=bool)
+        if dense:
+            ids, uniques = densify(ids, span)
+        else:
+            uniques = np.arange(span, dtype=np.int64)
+        self.ids = ids
+        self.num_keys = len(uniques)
+        self.dense = dense
+        self.keys = pa.table([pa.array(uniques + lo, type=pa.int64()).cast(arr.type)], names=[name])
+        return True

@@ -11,8 +11,9 @@ import numpy as np
 import pyarrow as pa
 
 from chronon_cli.agg import arrays as A
+from chronon_cli.agg import collect
 from chronon_cli.agg import types as T
-from chronon_cli.agg.codes import KeyCodes, pair_ids, to_array
+from chronon_cli.agg.codes import KeyCodes, densify, pair_ids, to_array
 from chronon_cli.agg.ops.base import ValueCodec
 from chronon_cli.agg.plan import IrColumn, Plan
 
@@ -26,9 +27,12 @@ class Elements:
         self.parents = parents
 
 
-def _python_values(kind: str, values: pa.Array, codec_values: np.ndarray):
+def _python_values(kind: str, values: pa.Array, codec_values: np.ndarray, sel: Optional[np.ndarray]) -> np.ndarray:
+    """Values as Python objects for the per-group ops (numbers straight from numpy)."""
     if kind in (T.INT, T.FLOAT):
         return codec_values
+    if sel is not None:
+        values = values.take(pa.array(sel, type=pa.int64()))
     return np.array(values.to_pylist(), dtype=object)
 
 
@@ -50,11 +54,11 @@ def group_column(
     if sub is not None:
         sub_codes, sub_valid, sub_dict = A.sorted_codes(sub)
         valid &= sub_valid
+    sel = None
     if not valid.all():
         sel = np.flatnonzero(valid)
         v, group = v[sel], group[sel]
         ts = ts[sel] if ts is not None else None
-        values = values.take(pa.array(sel, type=pa.int64()))
         sub_codes = sub_codes[sel] if sub_codes is not None else None
     if sub_codes is not None:
         ent, ent_group, ent_sub = pair_ids(group, n_groups, sub_codes, max(len(sub_dict), 1))
@@ -65,33 +69,34 @@ def group_column(
         comps = op.d_group(op.d_rows(v, ts), ent, n_ent)
         irs = op.d_to_arrow(comps, codec)
     else:
-        irs = _object_irs(op, _python_values(op.kind, values, v), ts, ent, n_ent)
+        irs = collect.build(op, codec, v, ts, ent, n_ent)
+        if irs is None:
+            irs = _object_irs(op, _python_values(op.kind, values, v, sel), ts, ent, n_ent)
     if sub_codes is None:
         return irs
     return A.build_map(ent_group, n_groups, sub_dict.take(pa.array(ent_sub, type=pa.int64())), irs)
 
 
 def _object_irs(op, values: np.ndarray, ts: Optional[np.ndarray], ent: np.ndarray, n_ent: int) -> pa.Array:
+    """One Python IR per entity present (others null), via ``op.ir_of_values``."""
     order = np.argsort(ent, kind="stable")
     ent_sorted = ent[order]
     vals = values[order]
     tss = ts[order] if ts is not None else None
-    bounds = np.searchsorted(ent_sorted, np.arange(n_ent + 1))
+    starts = np.flatnonzero(np.diff(ent_sorted, prepend=-1)) if len(ent_sorted) else np.zeros(0, np.int64)
+    ends = np.append(starts[1:], len(ent_sorted))
     out: List = [None] * n_ent
-    for e in range(n_ent):
-        lo, hi = bounds[e], bounds[e + 1]
-        if lo == hi:
-            continue
+    to_storage, ir_of_values = op.to_storage, op.ir_of_values
+    for e, lo, hi in zip(ent_sorted[starts].tolist(), starts.tolist(), ends.tolist()):
         chunk = vals[lo:hi].tolist()
-        ir = op.ir_of_values(chunk, tss[lo:hi].tolist() if tss is not None else None)
-        out[e] = op.to_storage(ir)
+        out[e] = to_storage(ir_of_values(chunk, tss[lo:hi].tolist() if tss is not None else None))
     return pa.array(out, type=op.ir_type)
 
 
 def daily_irs(plan: Plan, events: pa.Table, ir_schema: pa.Schema) -> pa.Table:
     if events.num_rows == 0:
         return ir_schema.empty_table()
-    kc = KeyCodes(events, plan.key_columns)
+    kc = KeyCodes(events, plan.key_columns, dense=False)
     keep = kc.keep
     if not keep.all():
         events = events.filter(pa.array(keep))
@@ -101,17 +106,16 @@ def daily_irs(plan: Plan, events: pa.Table, ir_schema: pa.Schema) -> pa.Table:
     days = A.day_numbers(events.column("ds"))
     day0 = int(days.min())
     n_days = int(days.max()) - day0 + 1
-    gid, g_key, g_day = pair_ids(key_ids, kc.num_keys, days - day0, n_days)
-    n_groups = len(g_key)
+    groups = _Groups(key_ids, kc.num_keys, days - day0, n_days)
     ts = ts_valid = None
-    if "ts" in events.column_names:
+    if any(c.op.timed for c in plan.columns):
+        if "ts" not in events.column_names:
+            raise ValueError("events need a 'ts' column for timed operations")
         ts, ts_valid = A.int_numpy(events.column("ts"))
-    elif any(c.op.timed for c in plan.columns):
-        raise ValueError("events need a 'ts' column for timed operations")
 
     flat_cache: Dict[Tuple[str, Optional[str]], Tuple] = {}
-    out = {name: kc.keys.column(name).take(pa.array(g_key)) for name in plan.key_columns}
-    out["ds"] = A.date_array(g_day + day0)
+    out = {name: kc.keys.column(name).take(pa.array(groups.key)) for name in plan.key_columns}
+    out["ds"] = A.date_array(groups.day + day0)
     for column in plan.columns:
         cache_key = (column.input_column, column.shape.flatten)
         if cache_key not in flat_cache:
@@ -125,9 +129,56 @@ def daily_irs(plan: Plan, events: pa.Table, ir_schema: pa.Schema) -> pa.Table:
         el_ts = el_ts_valid = None
         if ts is not None:
             el_ts, el_ts_valid = (ts, ts_valid) if column.shape.flatten is None else (ts[parents], ts_valid[parents])
-        group = gid if column.shape.flatten is None else gid[parents]
-        out[column.name] = group_column(column, values, sub, group, n_groups, el_ts, el_ts_valid)
+        flat = column.shape.flatten is not None
+        if column.op.dense and sub is None:
+            # sparse group codes: no densifying pass; results are compacted afterwards
+            group = groups.code[parents] if flat else groups.code
+            arr = group_column(column, values, None, group, groups.space, el_ts, el_ts_valid)
+            out[column.name] = groups.compact(arr)
+        else:
+            group = groups.gid[parents] if flat else groups.gid
+            out[column.name] = group_column(column, values, sub, group, groups.count, el_ts, el_ts_valid)
     return pa.table(out).cast(ir_schema)
+
+
+class _Groups:
+    """(key, day) groups of the event rows.
+
+    ``code`` is a per-row group code in ``[0, space)`` (sparse: key * n_days + day when that space
+    is small, else dense); ``gid`` (computed on demand) the dense group id; ``key`` / ``day``
+    describe the ``count`` groups present, in code order.
+    """
+
+    def __init__(self, key_ids: np.ndarray, n_keys: int, day: np.ndarray, n_days: int):
+        code = key_ids * n_days if n_days > 1 else key_ids.astype(np.int64, copy=False)
+        if n_days > 1:
+            code += day
+        space = n_keys * n_days
+        self._gid = None
+        if space <= 4 * len(code) + (1 << 22):
+            present = np.bincount(code, minlength=space) > 0
+            self.present = present
+            uniques = np.flatnonzero(present)
+        else:
+            self._gid, uniques = densify(code, space)
+            code, space, self.present = self._gid, len(uniques), None
+        self.code, self.space = code, space
+        self.uniques = uniques
+        self.count = len(uniques)
+        self.key, self.day = uniques // n_days, uniques % n_days
+
+    @property
+    def gid(self) -> np.ndarray:
+        if self._gid is None:
+            rank = np.cumsum(self.present, dtype=np.int64)
+            rank -= 1
+            self._gid = np.take(rank, self.code)
+        return self._gid
+
+    def compact(self, arr: pa.Array) -> pa.Array:
+        if self.space == self.count:
+            return arr
+        return arr.take(pa.array(self.uniques, type=pa.int64()))
 
 
 # ---------------------------------------------------------------------------- merging IR rows
@@ -156,7 +207,7 @@ def merge_column(column: IrColumn, arr: pa.Array, group: np.ndarray, n_groups: i
 def merge_daily_irs(plan: Plan, irs: pa.Table, ir_schema: pa.Schema) -> pa.Table:
     if irs.num_rows == 0:
         return ir_schema.empty_table()
-    kc = KeyCodes(irs, plan.key_columns)
+    kc = KeyCodes(irs, plan.key_columns, dense=False)
     if not kc.keep.all():
         irs = irs.filter(pa.array(kc.keep))
     days = A.day_numbers(irs.column("ds"))

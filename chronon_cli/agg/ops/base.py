@@ -125,6 +125,8 @@ def gsum(x: np.ndarray, g: np.ndarray, size: int) -> np.ndarray:
     """Per-group sums; exact for integers."""
     if x.dtype.kind == "f":
         return np.bincount(g, weights=x, minlength=size)
+    if x.ndim == 1 and x.strides == (0,) and len(x) and x[0] == 1:
+        return np.bincount(g, minlength=size).astype(np.int64, copy=False)
     out = np.zeros(size, dtype=np.int64)
     np.add.at(out, g, x)
     return out
@@ -176,8 +178,16 @@ class ValueCodec:
             codes = rank[pc.fill_null(idx, 0).to_numpy()] if len(dictionary) else np.zeros(len(idx), np.int64)
             return cls(kind, dictionary.take(pa.array(order))), codes, valid
         if kind == T.FLOAT:
-            v = arr.cast(pa.float64()).to_numpy(zero_copy_only=False)
-            return cls(kind), v, ~np.isnan(v)
+            if arr.type != pa.float64():
+                arr = arr.cast(pa.float64())
+            if arr.null_count == 0:
+                v = arr.to_numpy(zero_copy_only=False)
+                return cls(kind), v, ~np.isnan(v)
+            # zero-copy values (null slots hold garbage) + the validity bitmap
+            v = np.frombuffer(arr.buffers()[1], dtype=np.float64, count=arr.offset + len(arr))[arr.offset:]
+            valid = validity(arr)
+            valid &= ~np.isnan(v)
+            return cls(kind), v, valid
         valid = _valid(arr)
         if kind == T.BOOL:
             v = pc.fill_null(arr, False).to_numpy(zero_copy_only=False).astype(np.int64)
@@ -205,10 +215,24 @@ class ValueCodec:
         return pa.array(values.astype(np.int64), mask=mask, type=pa.int64())
 
 
-def _valid(arr: pa.Array) -> np.ndarray:
+def validity(arr: pa.Array) -> np.ndarray:
+    """Validity of a primitive array as a numpy bool array (from the bitmap, no compute call)."""
+    n = len(arr)
     if arr.null_count == 0:
-        return np.ones(len(arr), dtype=bool)
-    return arr.is_valid().to_numpy(zero_copy_only=False)
+        return np.ones(n, dtype=bool)
+    bitmap = arr.buffers()[0]
+    if bitmap is None:  # e.g. null type
+        return np.zeros(n, dtype=bool)
+    bits = np.unpackbits(np.frombuffer(bitmap, dtype=np.uint8), bitorder="little")
+    return bits[arr.offset:arr.offset + n].astype(bool)
+
+
+_valid = validity
+
+
+def ones(n: int) -> np.ndarray:
+    """A read-only array of n int64 ones without allocation (``gsum`` counts it with bincount)."""
+    return np.broadcast_to(np.int64(1), (n,))
 
 
 def float_array(values: np.ndarray, valid: np.ndarray) -> pa.Array:

@@ -9,6 +9,7 @@ import pyarrow.compute as pc
 
 from chronon_cli.agg import types as T
 from chronon_cli.agg.ops.base import (
+    ones,
     INT64_MAX,
     INT64_MIN,
     Comps,
@@ -73,7 +74,7 @@ class Count(Op):
         return {"_n": 0}
 
     def d_rows(self, v, ts=None) -> Comps:
-        return {"_n": np.ones(len(v), dtype=np.int64)}
+        return {"_n": ones(len(v))}
 
     def d_group(self, c: Comps, g, size) -> Comps:
         return {"_n": gsum(c["_n"], g, size)}
@@ -139,7 +140,7 @@ class Sum(Op):
         return {"_n": 0, "sum": 0}
 
     def d_rows(self, v, ts=None) -> Comps:
-        return {"_n": np.ones(len(v), dtype=np.int64), "sum": v.astype(self._dtype, copy=False)}
+        return {"_n": ones(len(v)), "sum": v.astype(self._dtype, copy=False)}
 
     def d_group(self, c, g, size):
         return {"_n": gsum(c["_n"], g, size), "sum": gsum(c["sum"], g, size)}
@@ -206,7 +207,7 @@ class Average(Op):
         return {"_n": 0, "sum": 0.0}
 
     def d_rows(self, v, ts=None):
-        return {"_n": np.ones(len(v), dtype=np.int64), "sum": v.astype(np.float64)}
+        return {"_n": ones(len(v)), "sum": v.astype(np.float64)}
 
     def d_group(self, c, g, size):
         return {"_n": gsum(c["_n"], g, size), "sum": gsum(c["sum"], g, size)}
@@ -282,7 +283,7 @@ class _Extreme(Op):
         return {"_n": 0, "value": self._identity(self.kind)}
 
     def d_rows(self, v, ts=None):
-        return {"_n": np.ones(len(v), dtype=np.int64), "value": v}
+        return {"_n": ones(len(v)), "value": v}
 
     def d_group(self, c, g, size):
         red = gmax if self.is_max else gmin

@@ -13,7 +13,7 @@ import numpy as np
 import pyarrow as pa
 
 from chronon_cli.agg import types as T
-from chronon_cli.agg.ops.base import Op, clean_float, field_numpy, float_array, gsum, safe_div, skip, struct_array
+from chronon_cli.agg.ops.base import ones, Op, clean_float, field_numpy, float_array, gsum, safe_div, skip, struct_array
 
 NUMERIC = (T.INT, T.FLOAT, T.BOOL)
 ZERO_VARIANCE_REL = 1e-9
@@ -72,7 +72,7 @@ class Variance(Op):
         return {"_n": 0, "mean": 0.0, "m2": 0.0}
 
     def d_rows(self, v, ts=None):
-        return {"_n": np.ones(len(v), dtype=np.int64), "mean": v.astype(np.float64), "m2": np.zeros(len(v))}
+        return {"_n": ones(len(v)), "mean": v.astype(np.float64), "m2": np.zeros(len(v))}
 
     def d_group(self, c, g, size):
         n = gsum(c["_n"], g, size)
@@ -158,7 +158,7 @@ class _Moments(Op):
 
     def d_rows(self, v, ts=None):
         z = np.zeros(len(v))
-        return {"_n": np.ones(len(v), dtype=np.int64), "mean": v.astype(np.float64), "m2": z, "m3": z, "m4": z}
+        return {"_n": ones(len(v)), "mean": v.astype(np.float64), "m2": z, "m3": z, "m4": z}
 
     def d_group(self, c, g, size):
         n = gsum(c["_n"], g, size)

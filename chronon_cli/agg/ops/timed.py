@@ -15,6 +15,7 @@ import pyarrow.compute as pc
 
 from chronon_cli.agg import types as T
 from chronon_cli.agg.ops.base import (
+    ones,
     INT64_MAX,
     INT64_MIN,
     Op,
@@ -83,7 +84,7 @@ class _FirstLast(Op):
         return {"_n": 0, "ts": ts, "value": v}
 
     def d_rows(self, v, ts=None):
-        return {"_n": np.ones(len(v), dtype=np.int64), "ts": ts.astype(np.int64, copy=False), "value": v}
+        return {"_n": ones(len(v)), "ts": ts.astype(np.int64, copy=False), "value": v}
 
     def d_group(self, c, g, size):
         ident_ts, ident_v = self._ident()

@@ -1,0 +1,135 @@
+"""Benchmark of chronon_cli.agg: batch kernel (daily_irs) and per-row update path, per op.
+
+    .venv/bin/python bench/agg_bench.py [--rows 1000000] [--keys 100000] [--days 7] [--runs 5]
+
+For every op: rows/s of ``GroupByAggregator.daily_irs`` over ``--rows`` events with ``--keys``
+int64 keys spread over ``--days`` days, and rows/s of the per-row path (``op.update`` into a dict
+of per-key IRs, on ``--row-sample`` rows). For the algebraic ops, the ratio of the batch kernel's
+time to a plain ``pyarrow.Table.group_by(key).aggregate([(col, "sum")])`` on the same table
+(goal <= 3x). Figures are medians of ``--runs`` runs.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from chronon_cli.agg import GroupByAggregator  # noqa: E402
+from chronon_cli.spec import ttypes  # noqa: E402
+
+O = ttypes.Operation
+DAY = 86_400_000
+ALGEBRAIC = {"count", "sum", "average", "min", "max", "variance"}
+
+# (label, input column, operation, argMap)
+OPS = [
+    ("count", "x", O.COUNT, None),
+    ("sum", "x", O.SUM, None),
+    ("sum(int)", "i", O.SUM, None),
+    ("average", "x", O.AVERAGE, None),
+    ("min", "x", O.MIN, None),
+    ("max", "x", O.MAX, None),
+    ("variance", "x", O.VARIANCE, None),
+    ("skew", "x", O.SKEW, None),
+    ("kurtosis", "x", O.KURTOSIS, None),
+    ("max(string)", "s", O.MAX, None),
+    ("first", "x", O.FIRST, None),
+    ("last", "x", O.LAST, None),
+    ("first_k(5)", "x", O.FIRST_K, {"k": "5"}),
+    ("last_k(5)", "x", O.LAST_K, {"k": "5"}),
+    ("top_k(5)", "x", O.TOP_K, {"k": "5"}),
+    ("bottom_k(5)", "x", O.BOTTOM_K, {"k": "5"}),
+    ("unique_count", "i", O.UNIQUE_COUNT, None),
+    ("bounded_unique_count(8)", "i", O.BOUNDED_UNIQUE_COUNT, {"k": "8"}),
+    ("histogram", "s", O.HISTOGRAM, None),
+    ("approx_unique_count(8)", "i", O.APPROX_UNIQUE_COUNT, None),
+    ("approx_percentile(128)", "x", O.APPROX_PERCENTILE, {"k": "128", "percentiles": "[0.5, 0.95]"}),
+    ("approx_histogram_k(8)", "s", O.APPROX_HISTOGRAM_K, {"k": "8"}),
+]
+
+
+def make_events(rows: int, keys: int, days: int, seed: int = 0) -> pa.Table:
+    rng = np.random.default_rng(seed)
+    ts = 19_700 * DAY + rng.integers(0, days * DAY, rows)
+    x = rng.normal(100, 20, rows)
+    x_null = rng.random(rows) < 0.01
+    words = np.array([f"w{j}" for j in range(50)])
+    return pa.table({
+        "user_id": rng.integers(0, keys, rows),
+        "x": pa.array(x, mask=x_null),
+        "i": rng.integers(0, 1000, rows),
+        "s": pa.array(words[rng.integers(0, 50, rows)]),
+        "ts": ts,
+        "ds": pa.array((ts // DAY).astype(np.int32)).cast(pa.date32()),
+    })
+
+
+def median_time(fn, runs: int) -> float:
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def per_row_rate(agg: GroupByAggregator, events: pa.Table, sample: int, runs: int) -> float:
+    column = agg.columns[0]
+    op = column.op
+    sub = events.slice(0, sample)
+    keys = sub.column("user_id").to_pylist()
+    values = sub.column(column.input_column).to_pylist()
+    tss = sub.column("ts").to_pylist()
+
+    def run():
+        irs = {}
+        update = op.update
+        for k, v, t in zip(keys, values, tss):
+            irs[k] = update(irs.get(k), v, t)
+
+    return sample / median_time(run, runs)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--rows", type=int, default=1_000_000)
+    p.add_argument("--keys", type=int, default=100_000)
+    p.add_argument("--days", type=int, default=7)
+    p.add_argument("--runs", type=int, default=5)
+    p.add_argument("--row-sample", type=int, default=200_000)
+    p.add_argument("--ops", default="", help="comma-separated labels to run (default: all)")
+    args = p.parse_args(argv)
+
+    events = make_events(args.rows, args.keys, args.days)
+    schema = events.schema
+    baseline = median_time(lambda: events.group_by("user_id").aggregate([("x", "sum")]), max(args.runs, 5))
+    wanted = {s.strip() for s in args.ops.split(",") if s.strip()}
+    print(f"# {args.rows:,} rows, {args.keys:,} keys, {args.days} days; median of {args.runs} runs")
+    print(f"# baseline pyarrow group_by(user_id).aggregate([('x','sum')]): {baseline * 1e3:.1f} ms")
+    header = f"{'op':<26}{'batch ms':>10}{'batch rows/s':>15}{'per-row rows/s':>16}{'vs pyarrow':>12}"
+    print(header)
+    print("-" * len(header))
+    for label, col, op, arg_map in OPS:
+        if wanted and label not in wanted:
+            continue
+        gb = ttypes.GroupBy(keyColumns=["user_id"], aggregations=[
+            ttypes.Aggregation(inputColumn=col, operation=op, argMap=arg_map)])
+        agg = GroupByAggregator(gb, schema)
+        runs = args.runs if op in (O.COUNT, O.SUM, O.AVERAGE, O.MIN, O.MAX, O.VARIANCE, O.SKEW, O.KURTOSIS,
+                                   O.FIRST, O.LAST) else max(1, min(args.runs, 3))
+        t = median_time(lambda: agg.daily_irs(events), runs)
+        rate = per_row_rate(agg, events, min(args.row_sample, args.rows), max(1, min(args.runs, 3)))
+        ratio = f"{t / baseline:>11.2f}x" if label.split("(")[0] in ALGEBRAIC else f"{'':>12}"
+        print(f"{label:<26}{t * 1e3:>10.1f}{args.rows / t:>15,.0f}{rate:>16,.0f}{ratio}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
