@@ -15,6 +15,7 @@ from chronon_cli.agg import arrays as A
 from chronon_cli.agg import types as T
 from chronon_cli.agg.codes import pair_ids
 from chronon_cli.agg.ops import collections as C
+from chronon_cli.agg.ops import sketches as S
 from chronon_cli.agg.ops import timed as TM
 from chronon_cli.agg.ops.base import Op, ValueCodec
 
@@ -84,4 +85,48 @@ def build(op: Op, codec: ValueCodec, v: np.ndarray, ts: Optional[np.ndarray], en
         items = pa.StructArray.from_arrays(
             [pa.array(t, type=pa.int64()), codec.decode(x, np.ones(len(x), dtype=bool))], names=["ts", "value"])
         return pa.ListArray.from_arrays(_offsets(e, n_ent), items, type=op.ir_type)
+    if isinstance(op, S.ApproxPercentile):
+        return _percentile(op, codec, v, ent, n_ent)
+    if isinstance(op, S.ApproxHistogramK):
+        return _approx_histogram(op, codec, v, ent, n_ent)
     return None
+
+
+def _percentile(op, codec, v, ent, n_ent) -> pa.Array:
+    """Exact sorted lists for groups of at most k values; KLL sketches (per group) beyond."""
+    x_all = v.astype(np.float64)
+    order = np.lexsort((x_all, ent))
+    e, x = ent[order], x_all[order]
+    counts = np.bincount(e, minlength=n_ent)
+    small = counts[e] <= op.k
+    values = pa.ListArray.from_arrays(_offsets(e[small], n_ent), pa.array(x[small], type=pa.float64()))
+    sketches = [None] * n_ent
+    big = np.flatnonzero(counts > op.k)
+    if len(big):
+        starts = np.cumsum(counts) - counts
+        for g in big.tolist():
+            sketches[g] = op._sketch(x[starts[g]:starts[g] + counts[g]]).serialize()
+    return pa.StructArray.from_arrays(
+        [values, pa.array(sketches, type=pa.binary())], names=["values", "sketch"],
+        mask=pa.array(counts == 0))
+
+
+def _approx_histogram(op, codec, v, ent, n_ent) -> pa.Array:
+    """Exact maps for groups with at most k distinct values; frequent-items sketches beyond."""
+    codes, dictionary = _histogram_keys(op, codec, v)
+    pid, p_ent, p_code = pair_ids(ent, n_ent, codes, max(len(dictionary), 1))
+    counts = np.bincount(pid, minlength=len(p_ent)).astype(np.int64)
+    distinct = np.bincount(p_ent, minlength=n_ent)
+    small = distinct[p_ent] <= op.k
+    keys = dictionary.take(pa.array(p_code[small], type=pa.int64()))
+    exact = A.build_map(p_ent[small], n_ent, keys, pa.array(counts[small], type=pa.int64()))
+    sketches = [None] * n_ent
+    big = np.flatnonzero(distinct > op.k)
+    if len(big):
+        starts = np.cumsum(distinct) - distinct
+        names = dictionary.to_pylist()
+        for g in big.tolist():
+            lo, hi = starts[g], starts[g] + distinct[g]
+            sketches[g] = op._to_sketch(dict(zip((names[c] for c in p_code[lo:hi]), counts[lo:hi].tolist()))).serialize()
+    return pa.StructArray.from_arrays(
+        [exact, pa.array(sketches, type=pa.binary())], names=["counts", "sketch"], mask=pa.array(distinct == 0))

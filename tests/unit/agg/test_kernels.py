@@ -114,3 +114,45 @@ def test_ds_as_string_accepted():
     events = pa.table({"u": ["a", "a"], "i": [1, 2], "ds": ["2024-01-01", "2024-01-02"]})
     out = agg.daily_irs(events)
     assert [str(d) for d in out.column("ds").to_pylist()] == ["2024-01-01", "2024-01-02"]
+
+
+def test_sketch_switch_in_batch_kernel():
+    """Groups above k get sketches (same as the per-row path would), small groups stay exact."""
+    import datasketches as ds
+    from collections import Counter
+
+    gb = ttypes.GroupBy(keyColumns=["u"], aggregations=[
+        ttypes.Aggregation(inputColumn="x", operation=O.APPROX_PERCENTILE, argMap={"k": "8", "percentiles": "[0.5]"}),
+        ttypes.Aggregation(inputColumn="s", operation=O.APPROX_HISTOGRAM_K, argMap={"k": "2"}),
+    ])
+    agg = GroupByAggregator(gb, SCHEMA)
+    rng = np.random.default_rng(4)
+    events = random_events(rng, 400, n_keys=4)
+    got = table_irs(agg, agg.daily_irs(to_table(events)))
+    want = per_row_irs(agg, events)
+    assert got.keys() == want.keys()
+    pct, hist = agg.columns
+    kinds = set()
+    for key, row in want.items():
+        xs = sorted(e["x"] for e in events if (e["u"], e["ds"]) == (key[0], key[1])
+                    and e["x"] is not None and e["x"] == e["x"])
+        words = Counter(e["s"] for e in events if (e["u"], e["ds"]) == (key[0], key[1]) and e["s"] is not None)
+        for irs in (got[key], row):
+            p, h = irs
+            kinds.add((type(p).__name__, type(h).__name__))
+            if len(xs) <= 8:
+                assert p == (xs or None)
+            else:
+                assert isinstance(p, ds.kll_doubles_sketch) and p.n == len(xs)
+                median = pct.op.finalize(p)[0]
+                rank = sum(1 for x in xs if x <= median) / len(xs)
+                assert abs(rank - 0.5) <= ds.kll_doubles_sketch.get_normalized_rank_error(8, False) + 1 / len(xs)
+            if len(words) <= 2:
+                assert h == (dict(words) or None)
+            else:
+                assert isinstance(h, ds.frequent_strings_sketch)
+                eps = ds.frequent_strings_sketch.get_epsilon_for_lg_size(hist.op.lg_map_size)
+                for word, est in hist.op.finalize(h).items():
+                    assert abs(est - words[word]) <= eps * sum(words.values())
+    assert {"kll_doubles_sketch", "list"} <= {k[0] for k in kinds}
+    assert {"frequent_strings_sketch", "dict"} <= {k[1] for k in kinds}
