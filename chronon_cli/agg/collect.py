@@ -49,12 +49,25 @@ def _histogram_keys(op: Op, codec: ValueCodec, v: np.ndarray):
 
 
 def build(op: Op, codec: ValueCodec, v: np.ndarray, ts: Optional[np.ndarray], ent: np.ndarray,
-          n_ent: int) -> Optional[pa.Array]:
-    """IR array (length ``n_ent``) for valid element rows, or ``None`` if ``op`` has no builder."""
+          n_ent: int, weights: Optional[np.ndarray] = None) -> Optional[pa.Array]:
+    """IR array (length ``n_ent``) for valid element rows, or ``None`` if ``op`` has no builder.
+
+    ``weights`` (HISTOGRAM only): the count each row stands for; rows are then histogram entries
+    whose values are already the string keys (``codec`` is a string codec).
+    """
     if isinstance(op, C.Histogram):
-        codes, dictionary = _histogram_keys(op, codec, v)
+        if weights is None:
+            codes, dictionary = _histogram_keys(op, codec, v)
+        else:
+            codes, dictionary = v, codec.dictionary
         pid, p_ent, p_code = pair_ids(ent, n_ent, codes, max(len(dictionary), 1))
-        counts = np.bincount(pid, minlength=len(p_ent)).astype(np.int64)
+        if weights is None:
+            counts = np.bincount(pid, minlength=len(p_ent)).astype(np.int64)
+        else:
+            counts = np.zeros(len(p_ent), dtype=np.int64)
+            np.add.at(counts, pid, weights.astype(np.int64))
+            nonzero = counts != 0
+            p_ent, p_code, counts = p_ent[nonzero], p_code[nonzero], counts[nonzero]
         keys = dictionary.take(pa.array(p_code, type=pa.int64()))
         return A.build_map(p_ent, n_ent, keys, pa.array(counts, type=pa.int64()))
     if isinstance(op, C.UniqueCount):  # also BoundedUniqueCount

@@ -5,6 +5,7 @@ import numpy as np
 import pyarrow as pa
 
 from chronon_cli.agg import arrays as A
+from chronon_cli.agg import regroup
 from chronon_cli.agg.codes import to_array
 from chronon_cli.agg.plan import Feature
 
@@ -17,6 +18,8 @@ def _finalize_plain(feature: Feature, arr: pa.Array):
         v, ok = op.d_finalize(comps)
         out = codec.decode(v, ok) if op.coded_output else pa.array(v, mask=~ok, type=op.output_type)
         return out, ok
+    if regroup.supports(op):
+        return regroup.finalize(op, arr)
     values = [op.finalize(ir_op.from_storage(x)) for x in arr.to_pylist()]
     return pa.array(values, type=op.output_type), np.array([v is not None for v in values], dtype=bool)
 

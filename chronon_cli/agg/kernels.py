@@ -11,7 +11,7 @@ import numpy as np
 import pyarrow as pa
 
 from chronon_cli.agg import arrays as A
-from chronon_cli.agg import collect
+from chronon_cli.agg import collect, regroup
 from chronon_cli.agg import types as T
 from chronon_cli.agg.codes import KeyCodes, densify, pair_ids, to_array
 from chronon_cli.agg.ops.base import ValueCodec
@@ -187,6 +187,15 @@ def merge_column(column: IrColumn, arr: pa.Array, group: np.ndarray, n_groups: i
     """Merge the IRs of ``arr`` (one per row) into ``n_groups`` groups."""
     op = column.op
     arr = to_array(arr)
+    if regroup.supports(op):
+        rows = np.arange(len(arr), dtype=np.int64)
+        if not column.subkeyed:
+            return regroup.recollect(op, arr, rows, group, n_groups)
+        owner, keys, items = A.map_entries(arr)
+        sub_codes, _, sub_dict = A.sorted_codes(keys)
+        ent, ent_group, ent_sub = pair_ids(group[owner], n_groups, sub_codes, max(len(sub_dict), 1))
+        merged = regroup.recollect(op, items, np.arange(len(items), dtype=np.int64), ent, len(ent_group))
+        return A.build_map(ent_group, n_groups, sub_dict.take(pa.array(ent_sub, type=pa.int64())), merged)
     if not op.dense:
         out: List = [None] * n_groups
         for g, stored in zip(group.tolist(), arr.to_pylist()):

@@ -18,6 +18,7 @@ import numpy as np
 import pyarrow as pa
 
 from chronon_cli.agg import arrays as A
+from chronon_cli.agg import regroup
 from chronon_cli.agg import windows as W
 from chronon_cli.agg.codes import KeyCodes, pair_ids, to_array
 from chronon_cli.agg.ops.base import Comps
@@ -110,6 +111,9 @@ def _column_features(chunk: _Chunk, column: IrColumn, feats: List[Feature], span
                 values[i] = (codec.decode(v, ok), ok)
             else:
                 values[i] = (pa.array(v, mask=~ok, type=f.op.output_type), ok)
+    elif regroup.supports(op):
+        for i, f in enumerate(feats):
+            values[i] = _regrouped_windows(op, f.op, irs, ent, n_ent, cell_slot, spans[i], chunk.targets)
     else:
         py = [op.from_storage(x) for x in irs.to_pylist()]
         for i, (vals, ok) in _object_windows(op, feats, spans, ent, n_ent, cell_slot, py, chunk.targets).items():
@@ -130,6 +134,18 @@ def _column_features(chunk: _Chunk, column: IrColumn, feats: List[Feature], span
         has[row] = True
         out[i] = (m, has)
     return out
+
+
+def _regrouped_windows(op, final_op, irs, ent, n_ent, cell_slot, span, targets):
+    """Collection ops: every (entity, target) window as one vectorized regroup of IR elements."""
+    T = len(targets)
+    rows, groups = [], []
+    for ti, t in enumerate(targets.tolist()):
+        sel = np.flatnonzero((cell_slot >= t - span + 1) & (cell_slot <= t))
+        rows.append(sel)
+        groups.append(ent[sel] * T + ti)
+    merged = regroup.recollect(op, irs, np.concatenate(rows), np.concatenate(groups), n_ent * T)
+    return regroup.finalize(final_op, merged)
 
 
 def _object_windows(op, feats, spans, ent, n_ent, cell_slot, py, targets):
