@@ -8,6 +8,7 @@ import pyarrow as pa
 
 from chronon_cli.agg import kernels, snapshot as snapshot_mod, temporal as temporal_mod
 from chronon_cli.agg import windows as W
+from chronon_cli.agg.finalize import finalize_array
 from chronon_cli.agg.plan import Feature, IrColumn, build_plan
 from chronon_cli.spec import ttypes
 
@@ -109,6 +110,24 @@ class GroupByAggregator:
                 row = irs_by_window
             out[f.name] = None if row is None else f.finalize(row[f.column_index])
         return out
+
+    def finalize_table(self, irs_by_window: Mapping[Optional[str], pa.Table]) -> pa.Table:
+        """Vectorized ``finalize``: window key -> a table holding the IR columns (same rows, same
+        order, in every table) -> a table of the feature columns. Missing windows give nulls."""
+        n = None
+        for t in irs_by_window.values():
+            if n is not None and t.num_rows != n:
+                raise ValueError("IR tables of different windows must have the same rows")
+            n = t.num_rows
+        n = n or 0
+        out = {}
+        for f in self.features:
+            table = irs_by_window.get(f.window_key)
+            if table is None:
+                out[f.name] = pa.nulls(n, f.output_type)
+            else:
+                out[f.name] = finalize_array(f, table.column(f.column.name)).cast(f.output_type)
+        return pa.table(out, schema=pa.schema([pa.field(f.name, f.output_type) for f in self.features]))
 
     # ------------------------------------------------------------------ columnar <-> rows
     def ir_table_to_rows(self, table: pa.Table) -> List[Dict[str, Any]]:
