@@ -164,13 +164,20 @@ def _object_windows(op, feats, spans, ent, n_ent, cell_slot, py, targets):
         for i, f in enumerate(feats):
             vals, ok = outs[i]
             span = spans[i]
+            prefix, upto = None, 0  # running merge of irs[:upto], reused while windows start at 0
             for ti, t in enumerate(tlist):
                 a = bisect.bisect_left(slots, t - span + 1)
-                b = bisect.bisect_right(slots, t)
-                acc = None
-                for ir in irs[a:b]:
-                    acc = op.merge(acc, ir) if acc is not None else op.clone(ir)
-                value = f.op.finalize(acc)
+                b = bisect.bisect_right(slots, t)   # targets ascend, so a and b never decrease
+                if a == 0:
+                    for ir in irs[upto:b]:
+                        prefix = op.merge(prefix, ir) if prefix is not None else op.clone(ir)
+                    upto = b
+                    window = prefix
+                else:
+                    window = None
+                    for ir in irs[a:b]:
+                        window = op.merge(window, ir) if window is not None else op.clone(ir)
+                value = f.op.finalize(window)
                 if value is not None:
                     vals[e * T + ti] = value
                     ok[e * T + ti] = True
