@@ -196,7 +196,7 @@ def build_plan(group_by: ttypes.GroupBy, input_schema: pa.Schema) -> Plan:
         buckets = list(agg.buckets or [None])
         wins = [W.parse(w) for w in (agg.windows or [None])]
         try:
-            op = make_op(agg.operation, shape.kind, agg.argMap)
+            op = make_op(agg.operation, shape.kind, agg.argMap, shape.value_type)
         except ValueError as e:
             raise ValueError(f"aggregation {op_name(agg.operation)} of {agg.inputColumn!r}: {e}") from None
         if agg.inputColumn not in keys and agg.inputColumn not in input_columns:

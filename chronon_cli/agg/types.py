@@ -24,7 +24,7 @@ def value_kind(t: pa.DataType) -> Optional[str]:
         return BOOL
     if pat.is_integer(t):
         return INT
-    if pat.is_floating(t):
+    if pat.is_float32(t) or pat.is_float64(t):
         return FLOAT
     if pat.is_string(t) or pat.is_large_string(t):
         return STRING
@@ -40,26 +40,27 @@ class InputShape:
 
     kind: str                    # value kind of the aggregated elements
     flatten: Optional[str]       # None | "list" | "map"
+    value_type: pa.DataType      # Arrow type of the aggregated elements (large_string -> string)
 
-    @property
-    def value_type(self) -> pa.DataType:
-        return KIND_TYPES[self.kind]
+
+def _normal(t: pa.DataType) -> pa.DataType:
+    return pa.string() if pat.is_large_string(t) else t
 
 
 def input_shape(column: str, t: pa.DataType) -> InputShape:
     """Classify an input column's Arrow type; ``ValueError`` if unsupported."""
     kind = value_kind(t)
     if kind is not None:
-        return InputShape(kind, None)
+        return InputShape(kind, None, _normal(t))
     if pat.is_list(t) or pat.is_large_list(t):
         kind = value_kind(t.value_type)
         if kind is not None:
-            return InputShape(kind, "list")
+            return InputShape(kind, "list", _normal(t.value_type))
     if pat.is_map(t):
         if value_kind(t.key_type) == STRING:
             kind = value_kind(t.item_type)
             if kind is not None:
-                return InputShape(kind, "map")
+                return InputShape(kind, "map", _normal(t.item_type))
     raise ValueError(
         f"input column {column!r} has unsupported type {t}: use an integer, float, boolean or "
         "string column, a list of those, or a map<string, those>"

@@ -37,12 +37,13 @@ OPS: Dict[int, Type[Op]] = {
 }
 
 
-def make_op(operation: int, kind: str, arg_map: Optional[Dict[str, str]] = None) -> Op:
-    """The op for ``operation`` over values of ``kind`` (see ``agg.types``)."""
+def make_op(operation: int, kind: str, arg_map: Optional[Dict[str, str]] = None, value_type=None) -> Op:
+    """The op for ``operation`` over values of ``kind`` (see ``agg.types``); ``value_type`` is the
+    input's Arrow type (default: the kind's widest type)."""
     cls = OPS.get(operation)
     if cls is None:
         raise ValueError(f"unknown operation {operation!r}")
-    return cls(kind, arg_map)
+    return cls(kind, arg_map, value_type)
 
 
 def op_name(operation: int) -> str:

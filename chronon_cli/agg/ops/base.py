@@ -55,12 +55,13 @@ class Op:
     coded_components: Tuple[str, ...] = ()
     coded_output = False
 
-    def __init__(self, kind: str, args: Optional[Dict[str, str]] = None):
+    def __init__(self, kind: str, args: Optional[Dict[str, str]] = None, value_type: Optional[pa.DataType] = None):
         if kind not in self.kinds:
             raise ValueError(f"{self.name} does not accept {kind} inputs (accepts: {', '.join(self.kinds)})")
         self.kind = kind
         self.args = dict(args or {})
-        self.value_type = T.KIND_TYPES[kind]
+        # the input's own Arrow type (e.g. int32): MIN/MAX/FIRST/... keep it in IRs and outputs
+        self.value_type = value_type if value_type is not None else T.KIND_TYPES[kind]
 
     # ---- identity of the IR layout (the IR column it needs); ops sharing it share IR columns
     def ir_params(self) -> Tuple:
@@ -156,9 +157,10 @@ class ValueCodec:
     ranks into a sorted dictionary (so numeric order is string order).
     """
 
-    def __init__(self, kind: str, dictionary: Optional[pa.Array] = None):
+    def __init__(self, kind: str, dictionary: Optional[pa.Array] = None, arrow_type: Optional[pa.DataType] = None):
         self.kind = kind
         self.dictionary = dictionary
+        self.arrow_type = arrow_type if arrow_type is not None else T.KIND_TYPES[kind]
 
     @classmethod
     def encode(cls, kind: str, arr: pa.Array) -> Tuple["ValueCodec", np.ndarray, np.ndarray]:
@@ -178,22 +180,23 @@ class ValueCodec:
             codes = rank[pc.fill_null(idx, 0).to_numpy()] if len(dictionary) else np.zeros(len(idx), np.int64)
             return cls(kind, dictionary.take(pa.array(order))), codes, valid
         if kind == T.FLOAT:
+            codec = cls(kind, arrow_type=arr.type)
             if arr.type != pa.float64():
                 arr = arr.cast(pa.float64())
             if arr.null_count == 0:
                 v = arr.to_numpy(zero_copy_only=False)
-                return cls(kind), v, ~np.isnan(v)
+                return codec, v, ~np.isnan(v)
             # zero-copy values (null slots hold garbage) + the validity bitmap
             v = np.frombuffer(arr.buffers()[1], dtype=np.float64, count=arr.offset + len(arr))[arr.offset:]
             valid = validity(arr)
             valid &= ~np.isnan(v)
-            return cls(kind), v, valid
+            return codec, v, valid
         valid = _valid(arr)
         if kind == T.BOOL:
             v = pc.fill_null(arr, False).to_numpy(zero_copy_only=False).astype(np.int64)
         else:
             v = pc.fill_null(arr.cast(pa.int64()), 0).to_numpy()
-        return cls(kind), v, valid
+        return cls(kind, arrow_type=arr.type), v, valid
 
     def lowest(self):
         return -np.inf if self.kind == T.FLOAT else INT64_MIN
@@ -211,8 +214,10 @@ class ValueCodec:
         if self.kind == T.BOOL:
             return pa.array(values.astype(bool), mask=mask, type=pa.bool_())
         if self.kind == T.FLOAT:
-            return pa.array(values.astype(np.float64), mask=mask, type=pa.float64())
-        return pa.array(values.astype(np.int64), mask=mask, type=pa.int64())
+            out = pa.array(values.astype(np.float64), mask=mask, type=pa.float64())
+        else:
+            out = pa.array(values.astype(np.int64), mask=mask, type=pa.int64())
+        return out if out.type == self.arrow_type else out.cast(self.arrow_type)
 
 
 def validity(arr: pa.Array) -> np.ndarray:

@@ -104,8 +104,8 @@ class Sum(Op):
     dense = True
     kinds = NUMERIC
 
-    def __init__(self, kind, args=None):
-        super().__init__(kind, args)
+    def __init__(self, kind, args=None, value_type=None):
+        super().__init__(kind, args, value_type)
         self.is_float = kind == T.FLOAT
         self.ir_type = self.output_type = pa.float64() if self.is_float else pa.int64()
         self._dtype = np.float64 if self.is_float else np.int64
@@ -241,8 +241,8 @@ class _Extreme(Op):
     coded_output = True
     is_max = False
 
-    def __init__(self, kind, args=None):
-        super().__init__(kind, args)
+    def __init__(self, kind, args=None, value_type=None):
+        super().__init__(kind, args, value_type)
         self.ir_type = self.output_type = self.value_type
 
     def update(self, ir, value, ts=None):

@@ -18,8 +18,8 @@ class _TopBottomK(Op):
 
     is_top = True
 
-    def __init__(self, kind, args=None):
-        super().__init__(kind, args)
+    def __init__(self, kind, args=None, value_type=None):
+        super().__init__(kind, args, value_type)
         self.k = int_arg(self.args, "k")
         if self.k < 1:
             raise ValueError(f"{self.name}: k must be at least 1, got {self.k}")
@@ -90,8 +90,8 @@ class UniqueCount(Op):
 
     name = "unique_count"
 
-    def __init__(self, kind, args=None):
-        super().__init__(kind, args)
+    def __init__(self, kind, args=None, value_type=None):
+        super().__init__(kind, args, value_type)
         self.ir_type = pa.list_(self.value_type)
         self.output_type = pa.int64()
 
@@ -133,8 +133,8 @@ class BoundedUniqueCount(UniqueCount):
 
     name = "bounded_unique_count"
 
-    def __init__(self, kind, args=None):
-        super().__init__(kind, args)
+    def __init__(self, kind, args=None, value_type=None):
+        super().__init__(kind, args, value_type)
         self.k = int_arg(self.args, "k", 8)
         if self.k < 1:
             raise ValueError(f"{self.name}: k must be at least 1, got {self.k}")
@@ -191,8 +191,8 @@ class Histogram(Op):
     kinds = (T.STRING, T.INT, T.BOOL)
     ir_type = output_type = pa.map_(pa.string(), pa.int64())
 
-    def __init__(self, kind, args=None):
-        super().__init__(kind, args)
+    def __init__(self, kind, args=None, value_type=None):
+        super().__init__(kind, args, value_type)
         self.k = int_arg(self.args, "k", 0)
 
     def update(self, ir, value, ts=None):

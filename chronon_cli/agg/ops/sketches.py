@@ -32,8 +32,8 @@ class ApproxUniqueCount(Op):
     ir_type = pa.binary()
     output_type = pa.int64()
 
-    def __init__(self, kind, args=None):
-        super().__init__(kind, args)
+    def __init__(self, kind, args=None, value_type=None):
+        super().__init__(kind, args, value_type)
         self.lg_k = int_arg(self.args, "k", 8)
         if not 4 <= self.lg_k <= 26:
             raise ValueError(f"approx_unique_count: lgK must be in [4, 26], got {self.lg_k}")
@@ -107,8 +107,8 @@ class ApproxPercentile(Op):
     ir_type = pa.struct([("values", pa.list_(pa.float64())), ("sketch", pa.binary())])
     output_type = pa.list_(pa.float64())
 
-    def __init__(self, kind, args=None):
-        super().__init__(kind, args)
+    def __init__(self, kind, args=None, value_type=None):
+        super().__init__(kind, args, value_type)
         self.k = int_arg(self.args, "k", 128)
         if not 8 <= self.k <= 65535:
             raise ValueError(f"approx_percentile: k must be in [8, 65535], got {self.k}")
@@ -195,8 +195,8 @@ class ApproxHistogramK(Op):
     ir_type = pa.struct([("counts", pa.map_(pa.string(), pa.int64())), ("sketch", pa.binary())])
     output_type = pa.map_(pa.string(), pa.int64())
 
-    def __init__(self, kind, args=None):
-        super().__init__(kind, args)
+    def __init__(self, kind, args=None, value_type=None):
+        super().__init__(kind, args, value_type)
         self.k = int_arg(self.args, "k", 8)
         if self.k < 1:
             raise ValueError(f"approx_histogram_k: k must be at least 1, got {self.k}")

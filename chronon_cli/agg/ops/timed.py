@@ -40,8 +40,8 @@ class _FirstLast(Op):
     coded_output = True
     is_last = True
 
-    def __init__(self, kind, args=None):
-        super().__init__(kind, args)
+    def __init__(self, kind, args=None, value_type=None):
+        super().__init__(kind, args, value_type)
         self.ir_type = pa.struct([("ts", pa.int64()), ("value", self.value_type)])
         self.output_type = self.value_type
 
@@ -146,8 +146,8 @@ class _FirstLastK(Op):
     timed = True
     is_last = True
 
-    def __init__(self, kind, args=None):
-        super().__init__(kind, args)
+    def __init__(self, kind, args=None, value_type=None):
+        super().__init__(kind, args, value_type)
         self.k = int_arg(self.args, "k")
         if self.k < 1:
             raise ValueError(f"{self.name}: k must be at least 1, got {self.k}")

@@ -206,3 +206,45 @@ def test_lifetime_only_groupby_without_ts():
         {"u": "a", "ds": dates(1)[0], "i_sum": 3, "s_unique_count": 2},
         {"u": "b", "ds": dates(1)[0], "i_sum": 3, "s_unique_count": 1},
     ]
+
+
+def test_narrow_input_types_are_kept():
+    """MIN/MAX/LAST/TOP_K/... keep the input's Arrow type; SUM widens (int64 / double)."""
+    schema = pa.schema([("u", pa.int32()), ("a", pa.int16()), ("f", pa.float32()), ("w", pa.large_string()),
+                        ("l", pa.list_(pa.int8())), ("c", pa.int32()), ("ts", pa.int64()), ("ds", pa.date32())])
+    gb = group_by(["u"], [
+        agg("a", O.MIN, ["2d"]), agg("a", O.SUM, [None]), agg("f", O.MAX, [None]), agg("f", O.SUM, ["1d"]),
+        agg("f", O.LAST, ["2d"]), agg("a", O.TOP_K, [None], k=2), agg("w", O.LAST_K, [None], k=2),
+        agg("l", O.UNIQUE_COUNT, [None]), agg("l", O.BOTTOM_K, ["2d"], k=2), agg("f", O.MAX, [None], buckets=["c"]),
+        agg("a", O.FIRST_K, [None], k=2),
+    ])
+    a = GroupByAggregator(gb, schema)
+    types = {f.name: f.type for f in a.output_schema}
+    assert types["u"] == pa.int32()
+    assert types["a_min_2d"] == pa.int16() and types["a_sum"] == pa.int64()
+    assert types["f_max"] == pa.float32() and types["f_sum_1d"] == pa.float64() and types["f_last_2d"] == pa.float32()
+    assert types["a_top2"] == pa.list_(pa.int16()) and types["w_last2"] == pa.list_(pa.string())
+    assert types["l_bottom2_2d"] == pa.list_(pa.int8()) and types["f_max_by_c"] == pa.map_(pa.string(), pa.float32())
+    rng = np.random.default_rng(8)
+    DAYMS = 86_400_000
+    events = []
+    for _ in range(200):
+        ts = (BASE_DAY + int(rng.integers(0, 4))) * DAYMS + int(rng.integers(0, 24)) * 3_600_000
+        events.append({"u": int(rng.integers(0, 5)), "a": int(rng.integers(-300, 300)),
+                       "f": float(np.float32(rng.normal())), "w": str(rng.choice(["x", "y", "z"])),
+                       "l": [int(v) for v in rng.integers(-100, 100, int(rng.integers(0, 3)))],
+                       "c": int(rng.integers(0, 3)), "ts": ts,
+                       "ds": datetime.date(1970, 1, 1) + datetime.timedelta(days=ts // DAYMS)})
+    table = pa.Table.from_pylist(events, schema=schema)
+    irs = a.daily_irs(table)
+    assert irs.schema == a.ir_schema
+    when = dates(1, 3)
+    out = a.snapshot(irs, when)
+    assert out.schema == a.output_schema
+    compare_rows(table_rows(out), reference.snapshot(gb, events, when), ["u"], "ds")
+    q = pa.table({"u": pa.array([0, 1, 4], pa.int32()), "ts": [(BASE_DAY + 2) * DAYMS, (BASE_DAY + 3) * DAYMS, 0]})
+    tout = a.temporal(table, q)
+    queries = q.to_pylist()
+    got = table_rows(tout)
+    for i, (g, e) in enumerate(zip(got, reference.temporal(gb, events, queries))):
+        compare_rows([dict(g, _i=i)], [dict(e, _i=i)], ["u", "ts"], "_i")
