@@ -156,3 +156,23 @@ def test_sketch_switch_in_batch_kernel():
                     assert abs(est - words[word]) <= eps * sum(words.values())
     assert {"kll_doubles_sketch", "list"} <= {k[0] for k in kinds}
     assert {"frequent_strings_sketch", "dict"} <= {k[1] for k in kinds}
+
+
+def test_key_codes_many_wide_key_columns():
+    """Five high-cardinality key columns overflow a 62-bit mixed radix: codes are re-densified."""
+    from chronon_cli.agg.codes import KeyCodes
+
+    rng = np.random.default_rng(0)
+    n = 12000
+    cols = {f"k{j}": rng.integers(0, 10 ** 9, n) for j in range(5)}
+    cols["k0"][::7] = cols["k0"][0]           # some repeated tuples
+    cols["k1"][::7] = cols["k1"][0]
+    cols["k2"][::7] = cols["k2"][0]
+    cols["k3"][::7] = cols["k3"][0]
+    cols["k4"][::7] = cols["k4"][0]
+    table = pa.table({k: pa.array(v, mask=(rng.random(n) < 0.05)) for k, v in cols.items()})
+    kc = KeyCodes(table, list(cols))
+    tuples = list(zip(*[table.column(k).to_pylist() for k in cols]))
+    assert kc.num_keys == len(set(tuples))
+    keys = list(zip(*[kc.keys.column(k).to_pylist() for k in cols]))
+    assert [keys[i] for i in kc.ids] == tuples
