@@ -8,11 +8,12 @@ aggregates its own snapshot. GroupBys without aggregations copy the selected col
 
 Each chunk replaces its output partitions in one Iceberg commit (idempotent, atomic).
 """
+import math
 import time
 from datetime import date, timedelta
 from typing import Callable, Dict, List, Optional
 
-from chronon_cli.agg import GroupByAggregator
+from chronon_cli.agg import windows
 from chronon_cli.engines.spark import aggregate
 from chronon_cli.engines.spark.group_by_source import contiguous_runs, days, selected_rows
 from chronon_cli.engines.spark.session import get_spark
@@ -23,6 +24,7 @@ from chronon_cli.spec import derived, ttypes
 
 Progress = Optional[Callable[[str, int, int], None]]
 IR_TABLE_SUFFIX = "_daily_irs"
+MS_PER_DAY = 86_400_000
 
 
 def ir_table_name(group_by: ttypes.GroupBy) -> str:
@@ -31,6 +33,16 @@ def ir_table_name(group_by: ttypes.GroupBy) -> str:
 
 def _partitions(settings, table: str) -> set:
     return existing_partitions(settings, table) if table_exists(settings, table) else set()
+
+
+def max_window_days(group_by: ttypes.GroupBy) -> Optional[int]:
+    """Days of daily IRs the longest window needs before an output day (None: lifetime)."""
+    lengths = [1]
+    for aggregation in group_by.aggregations or []:
+        if not aggregation.windows:
+            return None
+        lengths += [math.ceil(windows.window_ms(w) / MS_PER_DAY) for w in aggregation.windows]
+    return max(lengths)
 
 
 def _has_events(group_by: ttypes.GroupBy) -> bool:
@@ -55,11 +67,6 @@ class Backfill:
         self.chunks = contiguous_runs(self.todo, step_days)
 
     # -- planning -------------------------------------------------------------------------
-    def window_days(self, schema) -> Optional[int]:
-        if not self.group_by.aggregations:
-            return 1
-        return GroupByAggregator(self.group_by, schema).max_window_days
-
     def plan(self) -> Dict:
         return {
             "group_by": self.group_by.metaData.name,
@@ -130,25 +137,21 @@ class Backfill:
                 "seconds": round(time.monotonic() - began, 3)}
 
     def event_features(self, spark, a: date, b: date, result: Dict):
-        probe = selected_rows(spark, self.settings, self.group_by, a, a)  # schema only; lazy
-        schema = aggregate.input_schema(probe, self.group_by.keyColumns) if probe is not None else None
-        if schema is None:
-            raise JobError(f"no source of {self.group_by.metaData.name} covers {a}")
-        window = self.window_days(schema)
+        window = max_window_days(self.group_by)
         earliest = self.earliest_source_day() if window is None else a - timedelta(days=window - 1)
         result["dependency_runs"] += self.ensure_staging_partitions(earliest, b)
+        probe = selected_rows(spark, self.settings, self.group_by, a, a)  # lazy: only its schema is used
+        schema = aggregate.input_schema(probe, self.group_by.keyColumns)
         have = _partitions(self.settings, self.ir_table)
-        needed = days(earliest, b)
-        compute = [d for d in needed if self.force and d >= a or d not in have]
-        read = 0
+        available = self.source_days(earliest, b)
+        # IR days come from source partitions that exist and are not in the IR table yet
+        # (--force recomputes the chunk's own days).
+        compute = [d for d in available if d not in have or (self.force and d >= a)]
         for lo, hi in contiguous_runs(compute):
             rows = selected_rows(spark, self.settings, self.group_by, lo, hi)
-            if rows is None:
-                continue
-            read += self.source_partitions_in(lo, hi)
             write_table(aggregate.daily_irs(rows, self.group_by, schema), self.settings, self.ir_table, lo, hi)
         irs = read_table(spark, self.settings, self.ir_table, earliest, b)
-        return aggregate.snapshot(irs, self.group_by, schema, days(a, b)), read
+        return aggregate.snapshot(irs, self.group_by, schema, days(a, b)), len(compute)
 
     def entity_features(self, spark, a: date, b: date):
         rows = selected_rows(spark, self.settings, self.group_by, a, b)
@@ -162,6 +165,13 @@ class Backfill:
         if rows is None:
             raise JobError(f"no source of {self.group_by.metaData.name} covers {a}..{b}")
         return rows.drop("ts"), self.source_partitions_in(a, b)
+
+    def source_days(self, lo: date, hi: date) -> List[date]:
+        """Days in ``[lo, hi]`` for which some source has a partition."""
+        found = set()
+        for source in self.group_by.sources:
+            found |= {d for d in _partitions(self.settings, derived.source_table(source)) if lo <= d <= hi}
+        return sorted(found)
 
     def source_partitions_in(self, lo: date, hi: date) -> int:
         """How many existing source partitions ``[lo, hi]`` covers (what a read of that range scans)."""
