@@ -38,11 +38,14 @@ def int_numpy(arr) -> Tuple[np.ndarray, np.ndarray]:
 
 
 def flatten(arr: pa.Array, flatten_kind: Optional[str]):
-    """-> (element values, element subkeys or None, parent row index of each element)."""
+    """-> (element values, element subkeys or None, parent row index of each element).
+
+    Without flattening the elements are the rows themselves and the parents are ``None``.
+    """
     arr = to_array(arr)
     n = len(arr)
     if flatten_kind is None:
-        return arr, None, np.arange(n, dtype=np.int64)
+        return arr, None, None
     offsets = arr.offsets.to_numpy(zero_copy_only=False).astype(np.int64)
     lengths = np.diff(offsets)
     if arr.null_count:

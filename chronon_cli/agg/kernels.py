@@ -18,15 +18,6 @@ from chronon_cli.agg.ops.base import ValueCodec
 from chronon_cli.agg.plan import IrColumn, Plan
 
 
-class Elements:
-    """The flattened inputs of one (input column, bucket) pair, restricted to valid elements."""
-
-    def __init__(self, values: pa.Array, sub: Optional[pa.Array], parents: np.ndarray):
-        self.values = values
-        self.sub = sub
-        self.parents = parents
-
-
 def _python_values(kind: str, values: pa.Array, codec_values: np.ndarray, sel: Optional[np.ndarray]) -> np.ndarray:
     """Values as Python objects for the per-group ops (numbers straight from numpy)."""
     if kind in (T.INT, T.FLOAT):
@@ -44,8 +35,12 @@ def group_column(
     n_groups: int,
     ts: Optional[np.ndarray],
     ts_valid: Optional[np.ndarray],
+    select: Optional[np.ndarray] = None,
 ) -> pa.Array:
-    """IRs of ``column`` for ``n_groups`` groups from element ``values`` in groups ``group``."""
+    """IRs of ``column`` for ``n_groups`` groups from element ``values`` in groups ``group``.
+
+    ``select`` (dense ops without subkeys only): return only these groups, in this order.
+    """
     op = column.op
     codec, v, valid = ValueCodec.encode(op.kind, values)
     if op.timed:
@@ -67,6 +62,8 @@ def group_column(
         ent, n_ent = group, n_groups
     if op.dense:
         comps = op.d_group(op.d_rows(v, ts), ent, n_ent)
+        if select is not None:
+            comps = {k: c[select] for k, c in comps.items()}
         irs = op.d_to_arrow(comps, codec)
     else:
         irs = collect.build(op, codec, v, ts, ent, n_ent)
@@ -133,8 +130,8 @@ def daily_irs(plan: Plan, events: pa.Table, ir_schema: pa.Schema) -> pa.Table:
         if column.op.dense and sub is None:
             # sparse group codes: no densifying pass; results are compacted afterwards
             group = groups.code[parents] if flat else groups.code
-            arr = group_column(column, values, None, group, groups.space, el_ts, el_ts_valid)
-            out[column.name] = groups.compact(arr)
+            select = None if groups.space == groups.count else groups.uniques
+            out[column.name] = group_column(column, values, None, group, groups.space, el_ts, el_ts_valid, select)
         else:
             group = groups.gid[parents] if flat else groups.gid
             out[column.name] = group_column(column, values, sub, group, groups.count, el_ts, el_ts_valid)
@@ -175,10 +172,6 @@ class _Groups:
             self._gid = np.take(rank, self.code)
         return self._gid
 
-    def compact(self, arr: pa.Array) -> pa.Array:
-        if self.space == self.count:
-            return arr
-        return arr.take(pa.array(self.uniques, type=pa.int64()))
 
 
 # ---------------------------------------------------------------------------- merging IR rows

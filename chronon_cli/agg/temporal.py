@@ -58,8 +58,11 @@ def temporal(agg, events: pa.Table, queries: pa.Table) -> pa.Table:
             sub = A.subkey_strings(events.column(column.bucket), kind)
             if column.shape.flatten == "list":
                 sub = sub.take(pa.array(parents))
-        el_key, el_ts = ev_key[parents], ev_ts[parents]
-        ok = (el_key >= 0) & ev_ts_ok[parents]
+        if parents is None:
+            el_key, el_ts, ok = ev_key, ev_ts, (ev_key >= 0) & ev_ts_ok
+        else:
+            el_key, el_ts = ev_key[parents], ev_ts[parents]
+            ok = (el_key >= 0) & ev_ts_ok[parents]
         order = np.flatnonzero(ok)
         order = order[np.lexsort((el_ts[order], el_key[order]))]
         take = pa.array(order, type=pa.int64())

@@ -122,11 +122,25 @@ def int_arg(args: Dict[str, str], name: str, default: Optional[int] = None) -> i
 
 # ------------------------------------------------------------------ vectorized helpers
 
+def is_ones(x: np.ndarray) -> bool:
+    """Is ``x`` the allocation-free ``ones(n)`` of a row-level IR?"""
+    return x.ndim == 1 and x.strides == (0,) and len(x) > 0 and x[0] == 1
+
+
+def is_zeros(x: np.ndarray) -> bool:
+    return x.ndim == 1 and x.strides == (0,) and len(x) > 0 and x[0] == 0
+
+
+def zeros(n: int) -> np.ndarray:
+    """A read-only array of n float zeros without allocation."""
+    return np.broadcast_to(np.float64(0.0), (n,))
+
+
 def gsum(x: np.ndarray, g: np.ndarray, size: int) -> np.ndarray:
     """Per-group sums; exact for integers."""
     if x.dtype.kind == "f":
         return np.bincount(g, weights=x, minlength=size)
-    if x.ndim == 1 and x.strides == (0,) and len(x) and x[0] == 1:
+    if is_ones(x):
         return np.bincount(g, minlength=size).astype(np.int64, copy=False)
     out = np.zeros(size, dtype=np.int64)
     np.add.at(out, g, x)
@@ -146,8 +160,10 @@ def gmax(x: np.ndarray, g: np.ndarray, size: int, identity) -> np.ndarray:
 
 
 def safe_div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(b != 0, a / np.where(b != 0, b, 1), 0.0)
+    """a / b, 0 where b == 0."""
+    out = np.zeros(np.broadcast(a, b).shape, dtype=np.float64)
+    np.divide(a, b, out=out, where=b != 0)
+    return out
 
 
 class ValueCodec:

@@ -207,7 +207,7 @@ class Average(Op):
         return {"_n": 0, "sum": 0.0}
 
     def d_rows(self, v, ts=None):
-        return {"_n": ones(len(v)), "sum": v.astype(np.float64)}
+        return {"_n": ones(len(v)), "sum": v.astype(np.float64, copy=False)}
 
     def d_group(self, c, g, size):
         return {"_n": gsum(c["_n"], g, size), "sum": gsum(c["sum"], g, size)}

@@ -13,7 +13,9 @@ import numpy as np
 import pyarrow as pa
 
 from chronon_cli.agg import types as T
-from chronon_cli.agg.ops.base import ones, Op, clean_float, field_numpy, float_array, gsum, safe_div, skip, struct_array
+from chronon_cli.agg.ops.base import (
+    Op, clean_float, field_numpy, float_array, gsum, is_ones, is_zeros, ones, safe_div, skip, struct_array, zeros,
+)
 
 NUMERIC = (T.INT, T.FLOAT, T.BOOL)
 ZERO_VARIANCE_REL = 1e-9
@@ -72,9 +74,15 @@ class Variance(Op):
         return {"_n": 0, "mean": 0.0, "m2": 0.0}
 
     def d_rows(self, v, ts=None):
-        return {"_n": ones(len(v)), "mean": v.astype(np.float64), "m2": np.zeros(len(v))}
+        return {"_n": ones(len(v)), "mean": v.astype(np.float64, copy=False), "m2": zeros(len(v))}
 
     def d_group(self, c, g, size):
+        if is_ones(c["_n"]) and is_zeros(c["m2"]):  # raw rows: the two-pass algorithm
+            n = np.bincount(g, minlength=size)
+            mean = safe_div(np.bincount(g, weights=c["mean"], minlength=size), n)
+            d = c["mean"] - mean[g]
+            d *= d
+            return {"_n": n.astype(np.int64, copy=False), "mean": mean, "m2": np.bincount(g, weights=d, minlength=size)}
         n = gsum(c["_n"], g, size)
         mean = safe_div(gsum(c["_n"] * c["mean"], g, size), n)
         d = c["mean"] - mean[g]
@@ -157,10 +165,21 @@ class _Moments(Op):
         return {"_n": 0, "mean": 0.0, "m2": 0.0, "m3": 0.0, "m4": 0.0}
 
     def d_rows(self, v, ts=None):
-        z = np.zeros(len(v))
-        return {"_n": ones(len(v)), "mean": v.astype(np.float64), "m2": z, "m3": z, "m4": z}
+        z = zeros(len(v))
+        return {"_n": ones(len(v)), "mean": v.astype(np.float64, copy=False), "m2": z, "m3": z, "m4": z}
 
     def d_group(self, c, g, size):
+        if is_ones(c["_n"]) and is_zeros(c["m2"]):  # raw rows: central sums of deviations
+            n = np.bincount(g, minlength=size)
+            mean = safe_div(np.bincount(g, weights=c["mean"], minlength=size), n)
+            d = c["mean"] - mean[g]
+            d2 = d * d
+            return {
+                "_n": n.astype(np.int64, copy=False), "mean": mean,
+                "m2": np.bincount(g, weights=d2, minlength=size),
+                "m3": np.bincount(g, weights=d2 * d, minlength=size),
+                "m4": np.bincount(g, weights=d2 * d2, minlength=size),
+            }
         n = gsum(c["_n"], g, size)
         mean = safe_div(gsum(c["_n"] * c["mean"], g, size), n)
         d = c["mean"] - mean[g]
