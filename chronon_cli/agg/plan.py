@@ -199,16 +199,17 @@ def build_plan(group_by: ttypes.GroupBy, input_schema: pa.Schema) -> Plan:
             op = make_op(agg.operation, shape.kind, agg.argMap, shape.value_type)
         except ValueError as e:
             raise ValueError(f"aggregation {op_name(agg.operation)} of {agg.inputColumn!r}: {e}") from None
-        if agg.inputColumn not in keys and agg.inputColumn not in input_columns:
+        if agg.inputColumn not in reserved and agg.inputColumn not in input_columns:
             input_columns.append(agg.inputColumn)
-        needs_ts = needs_ts or op.timed or any(w is not None for w in wins)
+        needs_ts = needs_ts or op.timed or any(w is not None for w in wins) or agg.inputColumn == "ts"
         for bucket in buckets:
             if bucket is not None:
                 T.bucket_kind(bucket, col_type(bucket))
                 if shape.flatten == "map":
                     raise ValueError(f"aggregation of map column {agg.inputColumn!r} cannot also be bucketed")
-                if bucket not in keys and bucket not in input_columns:
+                if bucket not in reserved and bucket not in input_columns:
                     input_columns.append(bucket)
+                needs_ts = needs_ts or bucket == "ts"
             identity = (agg.inputColumn, agg.operation, op.ir_params(), bucket)
             if identity not in by_identity:
                 base = f"{agg.inputColumn}_{op.name_suffix()}"

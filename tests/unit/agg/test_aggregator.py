@@ -130,3 +130,12 @@ def test_finalize_table_matches_row_finalize():
                 assert close(row[name], value, 1e-6, 1e-6), (name, row[name], value)
     partial = a.finalize_table({None: irs})
     assert partial.column("x_sum_1d").null_count == irs.num_rows
+
+
+def test_aggregating_ts_itself():
+    gb = group_by(["u"], [agg("ts", O.MAX), agg("ts", O.COUNT)])
+    a = GroupByAggregator(gb, SCHEMA)
+    assert a.input_columns == [] and a.needs_ts
+    events = pa.table({"u": ["a", "a"], "ts": [5, 9], "ds": pa.array([0, 0], pa.int32()).cast(pa.date32())})
+    out = a.snapshot(a.daily_irs(events), ["1970-01-01"]).to_pylist()
+    assert out[0]["ts_max"] == 9 and out[0]["ts_count"] == 2
