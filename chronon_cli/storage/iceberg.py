@@ -9,6 +9,7 @@ leaves the table exactly as it was.
 import datetime as dt
 import os
 import threading
+import uuid
 from dataclasses import dataclass
 from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
 
@@ -382,7 +383,12 @@ def replace_partitions(cat: Any, name: str, arrow_table: Any, start: dt.date, en
                                              pc.cast(arrow_table.column(DS), pa.date32()))
     write = PartitionWrite(cat, name, arrow_table.schema, start, end, properties)
     store = warehouse_store_for_catalog(cat)
-    files = write_ds_files(store, write_plan(write, "local"), iter(arrow_table.to_batches()))
+    from chronon_cli.storage.parquet_files import DsRangeError
+
+    try:
+        files = write_ds_files(store, write_plan(write, uuid.uuid4().hex[:12]), iter(arrow_table.to_batches()))
+    except DsRangeError as exc:
+        raise JobError(f"writing {name}: {str(exc).split(': ', 1)[-1]}") from None
     return write.commit(files)
 
 

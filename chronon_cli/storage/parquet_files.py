@@ -20,6 +20,20 @@ class DsRangeError(ValueError):
     """A row's ds is null or outside the range being written."""
 
 
+def _small_types(schema: Any) -> Any:
+    """Top-level large_string/large_binary as string/binary (same parquet; avoids casting Spark's batches)."""
+    import pyarrow as pa
+
+    fields = []
+    for f in schema:
+        if pa.types.is_large_string(f.type):
+            f = f.with_type(pa.string())
+        elif pa.types.is_large_binary(f.type):
+            f = f.with_type(pa.binary())
+        fields.append(f)
+    return pa.schema(fields, metadata=schema.metadata)
+
+
 class _OpenFile:
     def __init__(self, store: Any, path: str, schema: Any, kwargs: Dict[str, Any]):
         import pyarrow.parquet as pq
@@ -50,7 +64,7 @@ class _DsWriter:
 
         self.store, self.plan, self.tag = store, plan, tag
         self.schema = Schema.model_validate_json(plan["schema_json"])
-        self.arrow_schema = schema_to_pyarrow(self.schema, include_field_ids=True)
+        self.arrow_schema = _small_types(schema_to_pyarrow(self.schema, include_field_ids=True))
         props = plan["properties"]
         self.kwargs = _get_parquet_writer_kwargs(props)
         self.row_group_rows = property_as_int(props, TableProperties.PARQUET_ROW_GROUP_LIMIT,

@@ -23,6 +23,10 @@ DEFAULT_CONF: Dict[str, str] = {
     "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
     "spark.sql.python.filterPushdown.enabled": "true",
     "spark.sql.execution.arrow.pyspark.enabled": "true",
+    # partitioned writes keep up to 64 open files per task instead of sorting each task's rows by ds
+    "spark.sql.maxConcurrentOutputFileWriters": "64",
+    # no _SUCCESS markers in the folders Spark writes data files into
+    "spark.hadoop.mapreduce.fileoutputcommitter.marksuccessfuljobs": "false",
 }
 
 
@@ -38,6 +42,12 @@ logger.py4j.name = py4j
 logger.py4j.level = error
 logger.repl.name = org.apache.spark.repl.Main
 logger.repl.level = {level}
+logger.submit.name = org.apache.spark.deploy.SparkSubmit
+logger.submit.level = {level}
+logger.gateway.name = org.apache.spark.api.python.PythonGatewayServer
+logger.gateway.level = {level}
+logger.context.name = org.apache.spark.SparkContext
+logger.context.level = {level}
 """
 
 

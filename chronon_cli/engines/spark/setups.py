@@ -2,7 +2,9 @@
 
 ``CREATE [OR REPLACE] TEMPORARY VIEW v USING parquet OPTIONS (path 's3a://B/K')`` is rewritten to
 read through the profile's ObjectStore with the chronon parquet data source (after checking that
-the object exists: a missing one is a JobError naming the URI). Temporary views are created
+the object exists: a missing one is a JobError naming the URI). With a local object store and
+``native_local`` (the profile's ``spark.native_local_io``, default on), the view is left to Spark's
+own parquet reader on the mapped local path instead, which is faster. Temporary views are created
 ``OR REPLACE`` so that setups can run again for every chunk, as Chronon runs them per step.
 """
 import re
@@ -43,7 +45,8 @@ def _quote(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def rewrite_setup(statement: str, store: Any, parquet_source: str, min_splits: int = 1) -> Tuple[str, List[str]]:
+def rewrite_setup(statement: str, store: Any, parquet_source: str, min_splits: int = 1,
+                  native_local: bool = False) -> Tuple[str, List[str]]:
     """The statement to run instead of ``statement``, and the object URIs it reads."""
     m = _VIEW_USING.match(statement)
     if not m:
@@ -59,6 +62,10 @@ def rewrite_setup(statement: str, store: Any, parquet_source: str, min_splits: i
     store.require(path)
     glob = "GLOBAL " if m.group("glob") else ""
     cols = m.group("cols") or ""
+    if native_local and type(store).__name__ == "LocalObjectStore":
+        local = store.resolve(path)[1]
+        return (f"CREATE OR REPLACE {glob}TEMPORARY VIEW {m.group('name')} {cols}USING parquet "
+                f"OPTIONS (path {_quote('file://' + local)})"), [path]
     rewritten = (f"CREATE OR REPLACE {glob}TEMPORARY VIEW {m.group('name')} {cols}USING {parquet_source} "
                  f"OPTIONS (path {_quote(path)}, min_splits '{int(min_splits)}')")
     return rewritten, [path]

@@ -116,6 +116,7 @@ def run_staging_query(settings: Any, sq: Any, start: dt.date, end: dt.date, *, f
     sources = register_sources(spark, settings)
     store = object_store(settings)
     min_splits = spark.sparkContext.defaultParallelism
+    native_local = bool((settings.spark or {}).get("native_local_io", True))
     props = dict(sq.metaData.tableProperties or {})
     total = len(chunks)
     for i, (c_start, c_end) in enumerate(chunks):
@@ -125,7 +126,7 @@ def run_staging_query(settings: Any, sq: Any, start: dt.date, end: dt.date, *, f
         chunk_began = time.monotonic()
         for j, setup in enumerate(sq.setups or []):
             statement = render(setup, c_start, c_end, end, max_date, where=f"setups[{j}]")
-            statement, _ = rewrite_setup(statement, store, sources.parquet, min_splits)
+            statement, _ = rewrite_setup(statement, store, sources.parquet, min_splits, native_local)
             statement = bind_tables(spark, settings, statement)
             run_sql(spark, statement, f"setup {j + 1} of staging query {name}")
         query = bind_tables(spark, settings, render(sq.query, c_start, c_end, end, max_date, where="query"))

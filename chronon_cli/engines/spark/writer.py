@@ -5,6 +5,13 @@ the table's target file size), with the table's field ids and column statistics,
 small row per file (path, ds, size, pickled statistics). The driver collects those rows only and
 commits them with ``PartitionWrite.commit``: one OVERWRITE snapshot replacing the range.
 
+Fast path (``native_local_io``, on by default): when the warehouse is a local folder and the
+schema is flat, Spark's own parquet writer writes the files (``partitionBy`` a copy of ds, so every
+file still holds ``ds``; Iceberg field ids set through ``parquet.field.id`` column metadata), the
+files are moved under ``<table>/data/ds=.../`` and their footers give the statistics. Same commit.
+Moving every row through Python (above) costs about 0.5 s per 10^6 rows on 2 cores here; Spark's
+writer avoids that hop.
+
 Why not ``DataSourceArrowWriter``: in pyspark 4.1 it is the same ``mapInArrow`` underneath, but its
 ``commit()`` runs in a separate Python worker, away from the driver's catalog connection and
 transaction, and cannot return the snapshot id. Collecting the commit messages ourselves keeps the
@@ -99,28 +106,50 @@ def write_table(df: Any, settings: Any, table_name: str, start: dt.date, end: dt
     write_id = f"{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
     plan = write_plan(write, write_id)
     store = warehouse_store_for_catalog(cat)
+    native = _native_ok(settings, write)
     try:
-        rows = df.mapInArrow(_task_fn(dict(store.spec()), plan), RESULT_SCHEMA).collect()
+        if native:
+            from chronon_cli.engines.spark.native_write import write_native
+            files = write_native(df, write, plan)
+        else:
+            rows = df.mapInArrow(_task_fn(dict(store.spec()), plan), RESULT_SCHEMA).collect()
+            files = [WrittenFile(path=r["path"], ds=r["ds"], size=r["size"], stats=pickle.loads(r["stats"]))
+                     for r in rows]
     except Exception as exc:
         _cleanup(store, write, write_id)
         if is_spark_error(exc):
             raise task_error(exc, f"writing {table_name} [{start}, {end}]") from None
         raise
-    files = [WrittenFile(path=r["path"], ds=r["ds"], size=r["size"], stats=pickle.loads(r["stats"])) for r in rows]
     try:
         snapshot_id = write.commit(files, snapshot_properties={
             "chronon.write-id": write_id, "chronon.ds-range": f"{start.isoformat()}..{end.isoformat()}"})
     except BaseException:
         store.delete(f.path for f in files)
         raise
-    return WriteResult(table=table_name, rows=sum(r["rows"] for r in rows),
+    return WriteResult(table=table_name, rows=sum(int(f.stats["record_count"]) for f in files),
                        partitions=sorted({f.ds for f in files}), files=len(files), snapshot_id=snapshot_id,
                        seconds=time.monotonic() - began, created=write.created)
 
 
+def _native_ok(settings: Any, write: Any) -> bool:
+    """Spark's own parquet writer can write this table's files (local warehouse, flat schema)."""
+    from pyiceberg.types import PrimitiveType
+
+    if not (settings.spark or {}).get("native_local_io", True):
+        return False
+    if not write.location.startswith("file://"):
+        return False
+    return all(isinstance(f.field_type, PrimitiveType) for f in write.schema.fields)
+
+
 def _cleanup(store: Any, write: Any, write_id: str) -> None:
     """Best effort: delete the files this write's tasks left behind (in its ds folders only)."""
+    import shutil
+
     import pyarrow.fs as pafs
+
+    if write.location.startswith("file://"):
+        shutil.rmtree(f"{write.location[len('file://'):]}/data/{write_id}", ignore_errors=True)
 
     day = write.start
     while day <= write.end:

@@ -1,0 +1,109 @@
+"""storage.iceberg: catalog from the profile, ds partitions, atomic replacement of a ds range.
+
+Driver-side writes (``replace_partitions``) with pyarrow tables; reads with plain pyiceberg.
+"""
+import datetime as dt
+
+import pyarrow as pa
+import pytest
+
+from chronon_cli.errors import ConfigError, JobError
+from chronon_cli.storage import catalog
+from chronon_cli.storage.iceberg import load_table, partitions, replace_partitions, table_exists
+
+D1, D2, D3 = dt.date(2024, 1, 1), dt.date(2024, 1, 2), dt.date(2024, 1, 3)
+
+
+def rows(*pairs):
+    return pa.table({"k": [p[0] for p in pairs], "v": [float(p[1]) for p in pairs],
+                     "ds": pa.array([p[2] for p in pairs], pa.date32())})
+
+
+def read(cat, name):
+    return sorted((r["k"], r["v"], r["ds"]) for r in load_table(cat, name).scan().to_arrow().to_pylist())
+
+
+def test_catalog_creates_home_dirs(local_settings, chronon_home):
+    cat = catalog(local_settings)
+    assert (chronon_home / "catalog.db").exists() and (chronon_home / "warehouse").is_dir()
+    assert catalog(local_settings) is cat  # cached
+
+
+def test_rest_catalog_needs_uri(local_settings):
+    local_settings.catalog = {"type": "rest"}
+    with pytest.raises(ConfigError, match="uri"):
+        catalog(local_settings)
+
+
+def test_replace_partitions_creates_then_replaces_only_the_range(local_settings):
+    cat = catalog(local_settings)
+    sid1 = replace_partitions(cat, "ns.t", rows(("a", 1, D1), ("b", 2, D2), ("c", 3, D3)), D1, D3,
+                              {"provider": "iceberg", "format-version": "2", "write.format.default": "parquet"})
+    table = load_table(cat, "ns.t")
+    assert table.metadata.format_version == 2
+    assert table.properties.get("write.format.default") == "parquet" and "provider" not in table.properties
+    assert partitions(table) == {D1, D2, D3}
+    assert [f.name for f in table.spec().fields] == ["ds"]
+    sid2 = replace_partitions(cat, "ns.t", rows(("x", 9, D2)), D2, D2)
+    assert read(cat, "ns.t") == [("a", 1.0, D1), ("c", 3.0, D3), ("x", 9.0, D2)]
+    table = load_table(cat, "ns.t")
+    assert [s.snapshot_id for s in table.snapshots()] == [sid1, sid2]
+    assert table.current_snapshot().summary.operation.value == "overwrite"
+    # the previous snapshot stays readable
+    old = table.scan(snapshot_id=sid1).to_arrow().num_rows
+    assert old == 3
+
+
+def test_empty_range_replacement_removes_the_partition(local_settings):
+    cat = catalog(local_settings)
+    replace_partitions(cat, "ns.t", rows(("a", 1, D1), ("b", 2, D2)), D1, D2)
+    replace_partitions(cat, "ns.t", rows(), D2, D2)
+    assert partitions(load_table(cat, "ns.t")) == {D1}
+
+
+def test_rows_outside_the_range_fail_and_leave_no_table(local_settings):
+    cat = catalog(local_settings)
+    with pytest.raises(JobError, match="outside the range"):
+        replace_partitions(cat, "ns.t", rows(("a", 1, D1), ("b", 2, D3)), D1, D2)
+    assert not table_exists(cat, "ns.t")
+    replace_partitions(cat, "ns.t", rows(("a", 1, D1)), D1, D1)
+    with pytest.raises(JobError, match="outside the range"):
+        replace_partitions(cat, "ns.t", rows(("b", 2, D3)), D1, D2)
+    assert read(cat, "ns.t") == [("a", 1.0, D1)]
+    assert len(load_table(cat, "ns.t").snapshots()) == 1
+
+
+def test_schema_evolution_adds_columns_in_the_same_commit(local_settings):
+    cat = catalog(local_settings)
+    replace_partitions(cat, "ns.t", rows(("a", 1, D1)), D1, D1)
+    wider = rows(("b", 2, D2)).append_column("extra", pa.array(["e"]))
+    replace_partitions(cat, "ns.t", wider, D2, D2)
+    table = load_table(cat, "ns.t")
+    assert table.schema().column_names == ["k", "v", "ds", "extra"]
+    assert len(table.snapshots()) == 2
+    got = sorted(table.scan().to_arrow().to_pylist(), key=lambda r: r["k"])
+    assert got[0]["extra"] is None and got[1]["extra"] == "e"
+
+
+def test_partitions_reads_string_ds_tables_made_elsewhere(local_settings):
+    from pyiceberg.transforms import IdentityTransform
+
+    cat = catalog(local_settings)
+    cat.create_namespace("ext")
+    data = pa.table({"k": ["a", "b"], "ds": ["2024-01-01", "2024-01-03"]})
+    t = cat.create_table("ext.s", schema=data.schema)
+    with t.update_spec() as spec:
+        spec.add_field("ds", IdentityTransform(), "ds")
+    t.append(data)
+    assert partitions(cat.load_table("ext.s")) == {D1, D3}
+    # unpartitioned tables: ds read from the column
+    u = cat.create_table("ext.u", schema=data.schema)
+    u.append(data)
+    assert partitions(cat.load_table("ext.u")) == {D1, D3}
+
+
+def test_missing_table_is_a_job_error(local_settings):
+    with pytest.raises(JobError, match="table ns.nope does not exist"):
+        load_table(catalog(local_settings), "ns.nope")
+    with pytest.raises(ConfigError):
+        load_table(catalog(local_settings), "no_namespace")
