@@ -248,3 +248,45 @@ def test_narrow_input_types_are_kept():
     got = table_rows(tout)
     for i, (g, e) in enumerate(zip(got, reference.temporal(gb, events, queries))):
         compare_rows([dict(g, _i=i)], [dict(e, _i=i)], ["u", "ts"], "_i")
+
+
+from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+
+_DAYMS = 86_400_000
+
+
+@st.composite
+def small_event_sets(draw):
+    n = draw(st.integers(0, 25))
+    events = []
+    for _ in range(n):
+        day = BASE_DAY + draw(st.integers(0, 5))
+        ts = day * _DAYMS + draw(st.sampled_from([0, 1, 3_600_000, _DAYMS - 1]))
+        events.append({
+            "u": draw(st.sampled_from(["a", "b", None])),
+            "v": draw(st.sampled_from([0, 1, None])),
+            "x": draw(st.one_of(st.none(), st.just(float("nan")), st.sampled_from([-2.5, 0.0, 1.0, 7.25, 1e9]))),
+            "i": draw(st.one_of(st.none(), st.integers(-3, 3))),
+            "s": draw(st.one_of(st.none(), st.sampled_from(["p", "q", "é"]))),
+            "b": draw(st.one_of(st.none(), st.booleans())),
+            "l": draw(st.one_of(st.none(), st.lists(st.one_of(st.none(), st.integers(0, 4)), max_size=3))),
+            "m": draw(st.one_of(st.none(), st.dictionaries(st.sampled_from(["a", "b"]),
+                                                            st.one_of(st.none(), st.floats(-5, 5)), max_size=2)
+                                .map(lambda d: list(d.items())))),
+            "c": draw(st.one_of(st.none(), st.sampled_from(["c1", "c2"]))),
+            "ts": ts,
+            "ds": datetime.date(1970, 1, 1) + datetime.timedelta(days=ts // _DAYMS),
+        })
+    return events
+
+
+_FUZZ_AGG = GroupByAggregator(all_ops_group_by(), SCHEMA)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(events=small_event_sets(), offsets=st.lists(st.integers(-1, 7), min_size=1, max_size=3))
+def test_snapshot_fuzz_small_inputs(events, offsets):
+    when = dates(*offsets)
+    actual = _FUZZ_AGG.snapshot(_FUZZ_AGG.daily_irs(to_table(events)), when)
+    expected = reference.snapshot(_FUZZ_AGG.group_by, events, when)
+    compare_rows(table_rows(actual), expected, ["u", "v"], "ds", tolerances(_FUZZ_AGG.feature_names))

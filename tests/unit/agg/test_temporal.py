@@ -114,3 +114,27 @@ def test_temporal_batches_queries(monkeypatch):
     whole = a.temporal(to_table(events), qt)
     monkeypatch.setattr(temporal_mod, "BATCH_ELEMENTS", 3)
     assert a.temporal(to_table(events), qt).equals(whole)
+
+
+from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+
+from test_snapshot import small_event_sets  # noqa: E402
+
+_FUZZ_GB = temporal_group_by()
+_FUZZ_AGG = GroupByAggregator(_FUZZ_GB, SCHEMA)
+_QSCHEMA = pa.schema([("u", pa.string()), ("v", pa.int64()), ("ts", pa.int64())])
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(events=small_event_sets(), data=st.data())
+def test_temporal_fuzz_small_inputs(events, data):
+    times = [e["ts"] for e in events] + [BASE_DAY * DAY]
+    queries = data.draw(st.lists(st.fixed_dictionaries({
+        "u": st.sampled_from(["a", "b", None]), "v": st.sampled_from([0, 1, None]),
+        "ts": st.sampled_from(times).flatmap(lambda t: st.sampled_from([t, t + 1, t - 1, t + 5 * 60_000, t + DAY])),
+    }), min_size=1, max_size=6))
+    got = table_rows(_FUZZ_AGG.temporal(to_table(events), pa.Table.from_pylist(queries, schema=_QSCHEMA)))
+    tol = {n: (lambda x, y: close(x, y, 1e-6, 1e-6)) for n in _FUZZ_AGG.feature_names if "skew" in n}
+    tol.update({n: approx_count_ok for n in _FUZZ_AGG.feature_names if "approx_unique" in n})
+    for i, (g, e) in enumerate(zip(got, reference.temporal(_FUZZ_GB, events, queries))):
+        compare_rows([dict(g, _i=i)], [dict(e, _i=i)], ["u", "v", "ts"], "_i", tol)
