@@ -215,14 +215,15 @@ def snapshot(agg, daily_irs: pa.Table, dates: List[datetime.date]) -> pa.Table:
     order = np.argsort(key_ids, kind="stable")
     table = table.take(pa.array(order))
     key_ids, slot = key_ids[order], slot[order]
-    # chunk keys so that the dense grids stay within the cell budget
-    weight = max(n_slots, len(targets))
-    per_key = np.bincount(key_ids, minlength=kc.num_keys).astype(np.int64)
+    # chunk keys so that the dense grids (entities x max(slots, dates)) and the regrouped
+    # (IR row, date) pairs stay within the cell budget
+    entities = np.ones(kc.num_keys, dtype=np.int64)
     for c in agg.columns:
         if c.subkeyed:
             lengths = A.map_lengths(table.column(c.name))
-            per_key += np.bincount(key_ids, weights=lengths, minlength=kc.num_keys).astype(np.int64)
-    cum = np.cumsum((1 + per_key) * weight)
+            entities += np.bincount(key_ids, weights=lengths, minlength=kc.num_keys).astype(np.int64)
+    rows = np.bincount(key_ids, minlength=kc.num_keys).astype(np.int64)
+    cum = np.cumsum(entities * max(n_slots, len(targets)) + rows * len(targets))
     bounds = [0]
     while bounds[-1] < kc.num_keys:
         start = bounds[-1]
