@@ -106,6 +106,7 @@ def main(argv=None) -> int:
     p.add_argument("--runs", type=int, default=5)
     p.add_argument("--row-sample", type=int, default=200_000)
     p.add_argument("--ops", default="", help="comma-separated labels to run (default: all)")
+    p.add_argument("--no-snapshot", action="store_true", help="skip the snapshot() table")
     args = p.parse_args(argv)
 
     events = make_events(args.rows, args.keys, args.days)
@@ -139,7 +140,41 @@ def main(argv=None) -> int:
         rate = per_row_rate(agg, events, min(args.row_sample, args.rows), max(1, min(args.runs, 3)))
         ratio = f"{statistics.median(ratios):>11.2f}x" if algebraic else f"{'':>12}"
         print(f"{label:<26}{t * 1e3:>10.1f}{args.rows / t:>15,.0f}{rate:>16,.0f}{ratio}")
+    if not args.no_snapshot:
+        snapshot_table(events, schema, args)
     return 0
+
+
+def snapshot_table(events: pa.Table, schema: pa.Schema, args) -> None:
+    """snapshot() from the daily IRs: windows 1d, 7d and lifetime, for 1 and for 7 dates."""
+    import datetime
+
+    windows = [ttypes.Window(1, ttypes.TimeUnit.DAYS), ttypes.Window(7, ttypes.TimeUnit.DAYS), None]
+    groups = [
+        ("sum+count+average", [("x", O.SUM, None), ("x", O.COUNT, None), ("x", O.AVERAGE, None)]),
+        ("variance+max+last", [("x", O.VARIANCE, None), ("x", O.MAX, None), ("x", O.LAST, None)]),
+        ("last_k(5)", [("x", O.LAST_K, {"k": "5"})]),
+        ("histogram", [("s", O.HISTOGRAM, None)]),
+        ("approx_unique_count(8)", [("i", O.APPROX_UNIQUE_COUNT, None)]),
+    ]
+    print()
+    print(f"# snapshot(): windows 1d, 7d, lifetime; {args.keys:,} keys; median of {max(1, min(args.runs, 3))} runs")
+    header = f"{'ops':<26}{'daily_irs ms':>14}{'1 date ms':>12}{'7 dates ms':>12}{'rows (7 dates)':>16}"
+    print(header)
+    print("-" * len(header))
+    for label, specs in groups:
+        gb = ttypes.GroupBy(keyColumns=["user_id"], aggregations=[
+            ttypes.Aggregation(inputColumn=c, operation=op, argMap=a, windows=windows) for c, op, a in specs])
+        agg = GroupByAggregator(gb, schema)
+        runs = max(1, min(args.runs, 3))
+        irs = agg.daily_irs(events)
+        t_irs = median_time(lambda: agg.daily_irs(events), runs)
+        last = max(irs.column("ds").to_pylist())
+        week = [last - datetime.timedelta(days=d) for d in range(7)]
+        t1 = median_time(lambda: agg.snapshot(irs, [last]), runs)
+        t7 = median_time(lambda: agg.snapshot(irs, week), runs)
+        rows = agg.snapshot(irs, week).num_rows
+        print(f"{label:<26}{t_irs * 1e3:>14.1f}{t1 * 1e3:>12.1f}{t7 * 1e3:>12.1f}{rows:>16,}")
 
 
 if __name__ == "__main__":
