@@ -1,7 +1,9 @@
 """Batch kernels: events -> daily IRs, and merging IR rows that share (keys, ds).
 
 Dense ops (count, sum, average, variance, skew, kurtosis, min, max, first, last) run as numpy
-group reductions over dense int64 group ids; the other ops build one Python IR per group.
+group reductions over int64 group codes; collection ops (k-ops, unique counts, histograms, the
+exact part of percentiles / approx histograms) are cut from one sort of the rows (``collect``);
+only sketches build one Python IR per group.
 """
 from __future__ import annotations
 
@@ -128,7 +130,7 @@ def daily_irs(plan: Plan, events: pa.Table, ir_schema: pa.Schema) -> pa.Table:
             el_ts, el_ts_valid = (ts, ts_valid) if column.shape.flatten is None else (ts[parents], ts_valid[parents])
         flat = column.shape.flatten is not None
         if column.op.dense and sub is None:
-            # sparse group codes: no densifying pass; results are compacted afterwards
+            # sparse group codes (no densifying pass); only the groups present are returned
             group = groups.code[parents] if flat else groups.code
             select = None if groups.space == groups.count else groups.uniques
             out[column.name] = group_column(column, values, None, group, groups.space, el_ts, el_ts_valid, select)
@@ -171,7 +173,6 @@ class _Groups:
             rank -= 1
             self._gid = np.take(rank, self.code)
         return self._gid
-
 
 
 # ---------------------------------------------------------------------------- merging IR rows
