@@ -15,7 +15,8 @@ from chronon_cli.errors import ChrononError, UsageError
 MODES = ("compile", "staging-query-backfill", "backfill", "sample-data", "sql")
 CONF_MODES = ("compile", "staging-query-backfill", "backfill")
 
-out = Console()
+# Wide enough for feature tables when output is piped; columns fold rather than truncate.
+out = Console(width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True)
 
 
@@ -31,15 +32,24 @@ def _date(ctx, param, value: Optional[str]) -> Optional[date]:
 
 
 def _cell(value: Any) -> str:
+    if isinstance(value, list) and len(value) > 3 and all(isinstance(v, str) for v in value):
+        return f"{value[0]} .. {value[-1]} ({len(value)})"  # e.g. a run of partitions
     if isinstance(value, (dict, list)):
         return json.dumps(value, default=str)
     return "" if value is None else str(value)
 
 
+def _table(*columns: str, **options) -> Table:
+    table = Table(**options)
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    return table
+
+
 def render_text(result: Any, title: str = "") -> None:
     """Generic rendering: scalars as key/value rows, lists of dicts as tables, Arrow tables as tables."""
     if hasattr(result, "to_pylist") and hasattr(result, "column_names"):
-        table = Table(*result.column_names, title=title or None)
+        table = _table(*result.column_names, title=title or None)
         for row in result.to_pylist():
             table.add_row(*(_cell(row[c]) for c in result.column_names))
         out.print(table)
@@ -47,7 +57,7 @@ def render_text(result: Any, title: str = "") -> None:
         return
     scalars = {k: v for k, v in result.items() if not (isinstance(v, list) and v and isinstance(v[0], dict))}
     if scalars:
-        table = Table("key", "value", title=title or None, show_header=False)
+        table = _table("key", "value", title=title or None, show_header=False)
         for key, value in scalars.items():
             table.add_row(key, _cell(value))
         out.print(table)
@@ -57,7 +67,7 @@ def render_text(result: Any, title: str = "") -> None:
         nested = [row for row in value if isinstance(row, dict)]
         flat_columns = [c for c in nested[0] if not any(isinstance(r.get(c), list) and r.get(c) and
                                                          isinstance(r.get(c)[0], dict) for r in nested)]
-        table = Table(*flat_columns, title=key)
+        table = _table(*flat_columns, title=key)
         for row in nested:
             table.add_row(*(_cell(row.get(c)) for c in flat_columns))
         out.print(table)
