@@ -12,7 +12,7 @@ from chronon_cli.agg.codes import to_array
 
 
 def day_numbers(arr) -> np.ndarray:
-    """A ``ds`` column (date32, date64, timestamp or ``YYYY-MM-DD`` string) -> int64 days since epoch."""
+    """A ``ds`` column (date32, date64, timestamp or ``YYYY-MM-DD`` string) -> int32 days since epoch."""
     arr = to_array(arr)
     t = arr.type
     if pa.types.is_string(t) or pa.types.is_large_string(t):
@@ -21,7 +21,7 @@ def day_numbers(arr) -> np.ndarray:
         arr = arr.cast(pa.date32())
     if arr.null_count:
         raise ValueError("ds has null values")
-    return arr.cast(pa.int32()).to_numpy(zero_copy_only=False).astype(np.int64)
+    return arr.cast(pa.int32()).to_numpy(zero_copy_only=False)
 
 
 def date_array(days: np.ndarray) -> pa.Array:

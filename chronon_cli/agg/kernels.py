@@ -52,7 +52,19 @@ def group_column(
         sub_codes, sub_valid, sub_dict = A.sorted_codes(sub)
         valid &= sub_valid
     sel = None
-    if not valid.all():
+    all_valid = bool(valid.all())
+    if op.dense and sub_codes is None:
+        # invalid rows go to a spare group n_groups, dropped below (cheaper than filtering)
+        size = n_groups if all_valid else n_groups + 1
+        g = group if all_valid else np.where(valid, group, n_groups)
+        with np.errstate(all="ignore"):  # the spare group may hold NaN / garbage
+            comps = op.d_group(op.d_rows(v, ts), g, size)
+        if select is not None:
+            comps = {k: c[select] for k, c in comps.items()}
+        elif size != n_groups:
+            comps = {k: c[:n_groups] for k, c in comps.items()}
+        return op.d_to_arrow(comps, codec)
+    if not all_valid:
         sel = np.flatnonzero(valid)
         v, group = v[sel], group[sel]
         ts = ts[sel] if ts is not None else None

@@ -1,0 +1,12 @@
+"""The agg package must run warning-free: every warning in these tests is an error."""
+from pathlib import Path
+
+import pytest
+
+_HERE = Path(__file__).parent
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if _HERE in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.filterwarnings("error"))
