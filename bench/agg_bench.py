@@ -3,11 +3,13 @@
     .venv/bin/python bench/agg_bench.py [--rows 1000000] [--keys 100000] [--days 7] [--runs 5]
 
 For every op: rows/s of ``GroupByAggregator.daily_irs`` over ``--rows`` events with ``--keys``
-int64 keys spread over ``--days`` days, and rows/s of the per-row path (``op.update`` into a dict
+int64 keys in ``--days`` days (default 1: the daily IR job aggregates one partition), and rows/s of the per-row path (``op.update`` into a dict
 of per-key IRs, on ``--row-sample`` rows). For the algebraic ops, the ratio of the batch kernel's
 time to a plain ``pyarrow.Table.group_by(key).aggregate([(col, "sum")])`` on the same table
 (goal <= 3x), measured interleaved (baseline, kernel, baseline, ...) so both see the same machine
-load. Figures are medians of ``--runs`` runs.
+load. A second table repeats the algebraic ops on ``--multi-day`` days of events, where
+daily_irs groups by (key, day). A third times ``snapshot`` from the daily IRs. Figures are
+medians of ``--runs`` runs.
 """
 from __future__ import annotations
 
@@ -102,7 +104,8 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--rows", type=int, default=1_000_000)
     p.add_argument("--keys", type=int, default=100_000)
-    p.add_argument("--days", type=int, default=7)
+    p.add_argument("--days", type=int, default=1, help="days the events span (1: one daily partition)")
+    p.add_argument("--multi-day", type=int, default=7, help="days of the extra algebraic table (0: skip)")
     p.add_argument("--runs", type=int, default=5)
     p.add_argument("--row-sample", type=int, default=200_000)
     p.add_argument("--ops", default="", help="comma-separated labels to run (default: all)")
@@ -140,9 +143,41 @@ def main(argv=None) -> int:
         rate = per_row_rate(agg, events, min(args.row_sample, args.rows), max(1, min(args.runs, 3)))
         ratio = f"{statistics.median(ratios):>11.2f}x" if algebraic else f"{'':>12}"
         print(f"{label:<26}{t * 1e3:>10.1f}{args.rows / t:>15,.0f}{rate:>16,.0f}{ratio}")
+    if args.multi_day > 1:
+        multi_day_table(args)
     if not args.no_snapshot:
-        snapshot_table(events, schema, args)
+        snapshot_table(make_events(args.rows, args.keys, 7) if args.days == 1 else events, schema, args)
     return 0
+
+
+def multi_day_table(args) -> None:
+    """Algebraic ops on events spread over several days: daily_irs groups by (key, day), so it is
+    also compared with pyarrow grouping by (key, ds), the same group count."""
+    events = make_events(args.rows, args.keys, args.multi_day)
+    schema = events.schema
+    print()
+    print(f"# algebraic ops over {args.multi_day} days ({args.rows:,} rows, {args.keys:,} keys): "
+          f"ratio to pyarrow group_by(user_id) and to group_by(user_id, ds); median of {args.runs} runs")
+    header = f"{'op':<26}{'batch ms':>10}{'vs by key':>12}{'vs by key,ds':>14}"
+    print(header)
+    print("-" * len(header))
+    for label, col, op, arg_map in OPS:
+        if label.split("(")[0] not in ALGEBRAIC or "(" in label:
+            continue
+        gb = ttypes.GroupBy(keyColumns=["user_id"], aggregations=[
+            ttypes.Aggregation(inputColumn=col, operation=op, argMap=arg_map)])
+        agg = GroupByAggregator(gb, schema)
+        agg.daily_irs(events)
+        kernel, by_key, by_key_ds = [], [], []
+        for _ in range(args.runs):
+            b1 = median_time(lambda: events.group_by("user_id").aggregate([("x", "sum")]), 1)
+            b2 = median_time(lambda: events.group_by(["user_id", "ds"]).aggregate([("x", "sum")]), 1)
+            k = median_time(lambda: agg.daily_irs(events), 1)
+            kernel.append(k)
+            by_key.append(k / b1)
+            by_key_ds.append(k / b2)
+        print(f"{label:<26}{statistics.median(kernel) * 1e3:>10.1f}{statistics.median(by_key):>11.2f}x"
+              f"{statistics.median(by_key_ds):>13.2f}x")
 
 
 def snapshot_table(events: pa.Table, schema: pa.Schema, args) -> None:

@@ -52,6 +52,9 @@ def to_array(arr) -> pa.Array:
 
 
 class KeyCodes:
+    all_kept: bool
+    _raw = None  # int fast path without densifying: ids are raw - _lo
+
     """Row -> dense key id for the key columns of a table, and the distinct key values.
 
     ``ids[i]`` is the key id of row ``i`` (``-1`` for rows whose keys are all null, which every
@@ -78,16 +81,15 @@ class KeyCodes:
             all_null &= ~valid
             parts.append((codes.astype(np.int64), null_code + 1, enc.dictionary, arr.type))
         self.keep = ~all_null
+        self.all_kept = bool(self.keep.all())
         if len(parts) == 1:
             # dictionary indices are already dense (the null code only occurs on dropped rows)
             codes, radix, dictionary, typ = parts[0]
             self.ids = np.where(self.keep, codes, -1) if not self.keep.all() else codes
             self.num_keys = len(dictionary)
             self.keys = pa.table([dictionary if len(dictionary) else pa.nulls(0, typ)], names=list(key_columns))
-            self.dense = True
             return
         code = np.zeros(int(self.keep.sum()), dtype=np.int64)
-        self.dense = True
         space = 1
         history: list = []  # ("radix", r) or ("dense", uniques), to decode the unique codes
         for codes, radix, _, _ in parts:
@@ -133,14 +135,34 @@ class KeyCodes:
         span = hi - lo + 1
         if span > _DIRECT_FACTOR * n + _DIRECT_CONST:
             return False
-        ids = v.astype(np.int64, copy=False) - lo
         self.keep = np.ones(n, dtype=bool)
+        self.all_kept = True
         if dense:
-            ids, uniques = densify(ids, span)
+            ids, uniques = densify(v.astype(np.int64, copy=False) - lo, span)
+            self.ids = ids
         else:
             uniques = np.arange(span, dtype=np.int64)
-        self.ids = ids
+            self._raw, self._lo = v, lo
         self.num_keys = len(uniques)
-        self.dense = dense
         self.keys = pa.table([pa.array(uniques + lo, type=pa.int64()).cast(arr.type)], names=[name])
         return True
+
+    def __getattr__(self, name):
+        if name == "ids" and self._raw is not None:  # computed on demand on the fast path
+            self.ids = self._raw.astype(np.int64, copy=False) - self._lo
+            return self.ids
+        raise AttributeError(name)
+
+    def kept_ids(self, scale: int = 1, add=0) -> np.ndarray:
+        """``ids * scale + add`` for the kept rows, fused into one pass on the integer fast path."""
+        if self._raw is not None and "ids" not in self.__dict__:
+            out = self._raw.astype(np.int64) if scale == 1 else self._raw * np.int64(scale)
+            out += add
+            out -= self._lo * scale
+            return out
+        ids = self.ids if self.all_kept else self.ids[self.keep]
+        if scale == 1 and isinstance(add, int) and add == 0:
+            return ids
+        out = ids * scale
+        out += add
+        return out

@@ -108,16 +108,18 @@ def daily_irs(plan: Plan, events: pa.Table, ir_schema: pa.Schema) -> pa.Table:
     if events.num_rows == 0:
         return ir_schema.empty_table()
     kc = KeyCodes(events, plan.key_columns, dense=False)
-    keep = kc.keep
-    if not keep.all():
-        events = events.filter(pa.array(keep))
+    if not kc.all_kept:
+        events = events.filter(pa.array(kc.keep))
     if events.num_rows == 0:
         return ir_schema.empty_table()
-    key_ids = kc.ids[keep]
     days = A.day_numbers(events.column("ds"))
     day0 = int(days.min())
     n_days = int(days.max()) - day0 + 1
-    groups = _Groups(key_ids, kc.num_keys, days - day0, n_days)
+    # group code = key id * n_days + day offset
+    code = kc.kept_ids(n_days, days) if n_days > 1 else kc.kept_ids()
+    if n_days > 1:
+        code -= day0
+    groups = _Groups(code, kc.num_keys * n_days, n_days)
     ts = ts_valid = None
     if any(c.op.timed for c in plan.columns):
         if "ts" not in events.column_names:
@@ -160,11 +162,7 @@ class _Groups:
     describe the ``count`` groups present, in code order.
     """
 
-    def __init__(self, key_ids: np.ndarray, n_keys: int, day: np.ndarray, n_days: int):
-        code = key_ids * n_days if n_days > 1 else key_ids.astype(np.int64, copy=False)
-        if n_days > 1:
-            code += day
-        space = n_keys * n_days
+    def __init__(self, code: np.ndarray, space: int, n_days: int):
         self._gid = None
         if space <= 4 * len(code) + (1 << 22):
             present = np.bincount(code, minlength=space) > 0
@@ -223,11 +221,11 @@ def merge_daily_irs(plan: Plan, irs: pa.Table, ir_schema: pa.Schema) -> pa.Table
     if irs.num_rows == 0:
         return ir_schema.empty_table()
     kc = KeyCodes(irs, plan.key_columns, dense=False)
-    if not kc.keep.all():
+    if not kc.all_kept:
         irs = irs.filter(pa.array(kc.keep))
     days = A.day_numbers(irs.column("ds"))
     day0 = int(days.min())
-    gid, g_key, g_day = pair_ids(kc.ids[kc.keep], kc.num_keys, days - day0, int(days.max()) - day0 + 1)
+    gid, g_key, g_day = pair_ids(kc.kept_ids(), kc.num_keys, days - day0, int(days.max()) - day0 + 1)
     n_groups = len(g_key)
     out = {name: kc.keys.column(name).take(pa.array(g_key)) for name in plan.key_columns}
     out["ds"] = A.date_array(g_day + day0)

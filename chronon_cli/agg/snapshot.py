@@ -204,9 +204,9 @@ def snapshot(agg, daily_irs: pa.Table, dates: List[datetime.date]) -> pa.Table:
     if table.num_rows == 0:
         return schema.empty_table()
     kc = KeyCodes(table, agg.key_columns)
-    if not kc.keep.all():
+    if not kc.all_kept:
         table, days = table.filter(pa.array(kc.keep)), days[kc.keep]
-    key_ids = kc.ids[kc.keep]
+    key_ids = kc.kept_ids()
     slot = np.where(days >= lo, days - lo + 1, 0)
     n_slots = day_max - lo + 2
     targets = np.array(target_days, dtype=np.int64) - lo + 1

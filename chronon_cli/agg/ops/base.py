@@ -160,10 +160,12 @@ def gmax(x: np.ndarray, g: np.ndarray, size: int, identity) -> np.ndarray:
 
 
 def safe_div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """a / b, 0 where b == 0."""
-    out = np.zeros(np.broadcast(a, b).shape, dtype=np.float64)
-    np.divide(a, b, out=out, where=b != 0)
-    return out
+    """a / b for counts b >= 0, 0 where b == 0.
+
+    Precondition (true for the kernels' components): ``a`` is 0 wherever ``b`` is 0, as an
+    empty IR's sums are 0.
+    """
+    return a / np.maximum(b, 1)
 
 
 class ValueCodec:

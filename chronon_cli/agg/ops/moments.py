@@ -80,7 +80,7 @@ class Variance(Op):
         if is_ones(c["_n"]) and is_zeros(c["m2"]):  # raw rows: the two-pass algorithm
             n = np.bincount(g, minlength=size)
             mean = safe_div(np.bincount(g, weights=c["mean"], minlength=size), n)
-            d = c["mean"] - mean[g]
+            d = c["mean"] - np.take(mean, g)
             d *= d
             return {"_n": n.astype(np.int64, copy=False), "mean": mean, "m2": np.bincount(g, weights=d, minlength=size)}
         n = gsum(c["_n"], g, size)
