@@ -104,7 +104,15 @@ def _object_irs(op, values: np.ndarray, ts: Optional[np.ndarray], ent: np.ndarra
     return pa.array(out, type=op.ir_type)
 
 
+def check_columns(plan: Plan, table: pa.Table, extra=("ds",)) -> None:
+    needed = list(plan.key_columns) + [c for c in plan.input_columns] + list(extra)
+    missing = [c for c in needed if c not in table.column_names]
+    if missing:
+        raise ValueError(f"events lack columns {missing} (have {table.column_names})")
+
+
 def daily_irs(plan: Plan, events: pa.Table, ir_schema: pa.Schema) -> pa.Table:
+    check_columns(plan, events)
     if events.num_rows == 0:
         return ir_schema.empty_table()
     kc = KeyCodes(events, plan.key_columns, dense=False)

@@ -18,7 +18,7 @@ from chronon_cli.agg import types as T
 from chronon_cli.agg import windows as W
 from chronon_cli.agg.codes import KeyCodes, to_array
 from chronon_cli.agg.finalize import finalize_array
-from chronon_cli.agg.kernels import group_column
+from chronon_cli.agg.kernels import check_columns, group_column
 
 BATCH_ELEMENTS = 1 << 22
 
@@ -35,6 +35,7 @@ def temporal(agg, events: pa.Table, queries: pa.Table) -> pa.Table:
     keys = agg.key_columns
     if "ts" not in events.column_names or "ts" not in queries.column_names:
         raise ValueError("temporal needs a 'ts' column in the events and in the queries")
+    check_columns(agg.plan, events, extra=("ts",))
     n_ev, n_q = events.num_rows, queries.num_rows
     ev_keys = events.select(keys)
     both = pa.concat_tables([ev_keys, queries.select(keys).cast(ev_keys.schema)])

@@ -176,3 +176,12 @@ def test_key_codes_many_wide_key_columns():
     assert kc.num_keys == len(set(tuples))
     keys = list(zip(*[kc.keys.column(k).to_pylist() for k in cols]))
     assert [keys[i] for i in kc.ids] == tuples
+
+
+def test_missing_columns_are_reported():
+    gb = ttypes.GroupBy(keyColumns=["u"], aggregations=[ttypes.Aggregation(inputColumn="i", operation=O.SUM)])
+    agg = GroupByAggregator(gb, SCHEMA)
+    with pytest.raises(ValueError, match=r"lack columns \['i'\]"):
+        agg.daily_irs(pa.table({"u": ["a"], "ds": ["2024-01-01"]}))
+    with pytest.raises(ValueError, match="ts"):
+        agg.temporal(pa.table({"u": ["a"], "i": [1]}), pa.table({"u": ["a"], "ts": [1]}))
