@@ -40,6 +40,8 @@ class GroupByAggregator:
         ds_field = pa.field("ds", pa.date32())
         self.output_schema = pa.schema(key_fields + [ds_field] + [pa.field(f.name, f.output_type) for f in self.features])
         self.ir_schema = pa.schema(key_fields + [ds_field] + [pa.field(c.name, c.ir_type) for c in self.columns])
+        self.tile_schema = pa.schema(
+            key_fields + [pa.field("ts", pa.int64())] + [pa.field(c.name, c.ir_type) for c in self.columns])
         seen: Dict[Optional[str], Optional[ttypes.Window]] = {}
         for f in self.features:
             seen.setdefault(f.window_key, f.window)
@@ -53,6 +55,12 @@ class GroupByAggregator:
     def daily_irs(self, events: pa.Table) -> pa.Table:
         """One row per (keys, ds) with that day's IRs (schema ``ir_schema``)."""
         return kernels.daily_irs(self.plan, events, self.ir_schema)
+
+    def tile_irs(self, events: pa.Table, tile_ms: int) -> pa.Table:
+        """One row per (keys, tile start): IRs of the events with ``ts`` in
+        ``[start, start + tile_ms)`` (schema ``tile_schema``: keys, ``ts`` = tile start, IR
+        columns). For streaming tiles (``windows.tile_size_ms``) and sawtooth tail hops."""
+        return kernels.tile_irs(self.plan, events, int(tile_ms), self.tile_schema)
 
     def merge_daily_irs(self, irs: pa.Table) -> pa.Table:
         """Merge rows sharing (keys, ds)."""

@@ -112,7 +112,31 @@ def check_columns(plan: Plan, table: pa.Table, extra=("ds",)) -> None:
 
 
 def daily_irs(plan: Plan, events: pa.Table, ir_schema: pa.Schema) -> pa.Table:
+    """One row per (keys, ds): the IRs of that day's events."""
     check_columns(plan, events)
+    return _time_grouped(plan, events, ir_schema, lambda t: A.day_numbers(t.column("ds")), A.date_array)
+
+
+def tile_irs(plan: Plan, events: pa.Table, tile_ms: int, schema: pa.Schema) -> pa.Table:
+    """One row per (keys, tile): the IRs of events with ``ts`` in ``[tile, tile + tile_ms)``; the
+    ``ts`` column of the result is the tile start. Events without ``ts`` are ignored."""
+    check_columns(plan, events, extra=("ts",))
+    if tile_ms <= 0:
+        raise ValueError("tile_ms must be positive")
+    ts_col = to_array(events.column("ts"))
+    if ts_col.null_count:
+        events = events.filter(ts_col.is_valid())
+
+    def units(t):
+        return A.int_numpy(t.column("ts"))[0] // tile_ms
+
+    return _time_grouped(plan, events, schema, units, lambda u: pa.array(u * tile_ms, type=pa.int64()))
+
+
+def _time_grouped(plan: Plan, events: pa.Table, ir_schema: pa.Schema, time_units, time_array) -> pa.Table:
+    """IRs grouped by (keys, time unit); ``time_units(table)`` gives each row's unit (a day, a
+    tile), ``time_array(units)`` the output time column (the schema's second non-key column)."""
+    time_name = ir_schema.names[len(plan.key_columns)]
     if events.num_rows == 0:
         return ir_schema.empty_table()
     kc = KeyCodes(events, plan.key_columns, dense=False)
@@ -120,10 +144,10 @@ def daily_irs(plan: Plan, events: pa.Table, ir_schema: pa.Schema) -> pa.Table:
         events = events.filter(pa.array(kc.keep))
     if events.num_rows == 0:
         return ir_schema.empty_table()
-    days = A.day_numbers(events.column("ds"))
+    days = time_units(events)
     day0 = int(days.min())
     n_days = int(days.max()) - day0 + 1
-    # group code = key id * n_days + day offset
+    # group code = key id * n_units + unit offset
     code = kc.kept_ids(n_days, days) if n_days > 1 else kc.kept_ids()
     if n_days > 1:
         code -= day0
@@ -136,7 +160,7 @@ def daily_irs(plan: Plan, events: pa.Table, ir_schema: pa.Schema) -> pa.Table:
 
     flat_cache: Dict[Tuple[str, Optional[str]], Tuple] = {}
     out = {name: kc.keys.column(name).take(pa.array(groups.key)) for name in plan.key_columns}
-    out["ds"] = A.date_array(groups.day + day0)
+    out[time_name] = time_array(groups.day + day0)
     for column in plan.columns:
         cache_key = (column.input_column, column.shape.flatten)
         if cache_key not in flat_cache:

@@ -185,3 +185,28 @@ def test_missing_columns_are_reported():
         agg.daily_irs(pa.table({"u": ["a"], "ds": ["2024-01-01"]}))
     with pytest.raises(ValueError, match="ts"):
         agg.temporal(pa.table({"u": ["a"], "i": [1]}), pa.table({"u": ["a"], "ts": [1]}))
+
+
+def test_tile_irs_equal_per_row_path():
+    from agg_testlib import HOUR
+
+    rng = np.random.default_rng(12)
+    events = random_events(rng, 300)
+    events[0]["ts"] = None
+    agg = GroupByAggregator(all_ops_group_by(), SCHEMA)
+    tiles = agg.tile_irs(to_table(events), HOUR)
+    assert tiles.schema == agg.tile_schema
+    want = {}
+    for e in events:
+        key = (e["u"], e["v"])
+        if all(v is None for v in key) or e["ts"] is None:
+            continue
+        agg.update_row(want.setdefault(key + (e["ts"] // HOUR * HOUR,), agg.empty_row()), e)
+    got = {tuple(r[k] for k in ("u", "v", "ts")): agg.row_from_storage([r[c] for c in agg.ir_columns])
+           for r in tiles.to_pylist()}
+    assert got.keys() == want.keys()
+    for key in want:
+        compare_ir_rows(agg, got[key], want[key])
+    # tiles of a day merge to that day's IRs
+    day = agg.daily_irs(to_table([e for e in events if e["ts"] is not None]))
+    assert len({(k[0], k[1], k[2] // 86_400_000) for k in got}) == day.num_rows
