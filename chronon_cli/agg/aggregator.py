@@ -66,6 +66,10 @@ class GroupByAggregator:
         """Merge rows sharing (keys, ds)."""
         return kernels.merge_daily_irs(self.plan, irs, self.ir_schema)
 
+    def merge_tile_irs(self, tiles: pa.Table) -> pa.Table:
+        """Merge rows sharing (keys, ts) of ``tile_schema`` tables (e.g. a replayed batch)."""
+        return kernels.merge_tile_irs(self.plan, tiles, self.tile_schema)
+
     def snapshot(self, daily_irs: pa.Table, dates: Sequence[Union[datetime.date, str]]) -> pa.Table:
         """Daily snapshot features for each date in ``dates`` (``output_schema``)."""
         return snapshot_mod.snapshot(self, daily_irs, [W.as_date(d) for d in dates])

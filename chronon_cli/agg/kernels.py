@@ -250,17 +250,28 @@ def merge_column(column: IrColumn, arr: pa.Array, group: np.ndarray, n_groups: i
 
 
 def merge_daily_irs(plan: Plan, irs: pa.Table, ir_schema: pa.Schema) -> pa.Table:
+    """Merge rows sharing (keys, ds)."""
+    return _merge_grouped(plan, irs, ir_schema, "ds", lambda t: A.day_numbers(t.column("ds")), A.date_array)
+
+
+def merge_tile_irs(plan: Plan, tiles: pa.Table, schema: pa.Schema) -> pa.Table:
+    """Merge rows sharing (keys, ts) of tile IR tables."""
+    return _merge_grouped(plan, tiles, schema, "ts", lambda t: A.int_numpy(t.column("ts"))[0],
+                          lambda u: pa.array(u, type=pa.int64()))
+
+
+def _merge_grouped(plan, irs, schema, time_name, time_units, time_array) -> pa.Table:
     if irs.num_rows == 0:
-        return ir_schema.empty_table()
+        return schema.empty_table()
     kc = KeyCodes(irs, plan.key_columns, dense=False)
     if not kc.all_kept:
         irs = irs.filter(pa.array(kc.keep))
-    days = A.day_numbers(irs.column("ds"))
-    day0 = int(days.min())
-    gid, g_key, g_day = pair_ids(kc.kept_ids(), kc.num_keys, days - day0, int(days.max()) - day0 + 1)
+    units = time_units(irs).astype(np.int64)
+    u0 = int(units.min())
+    gid, g_key, g_unit = pair_ids(kc.kept_ids(), kc.num_keys, units - u0, int(units.max()) - u0 + 1)
     n_groups = len(g_key)
     out = {name: kc.keys.column(name).take(pa.array(g_key)) for name in plan.key_columns}
-    out["ds"] = A.date_array(g_day + day0)
+    out[time_name] = time_array(g_unit + u0)
     for column in plan.columns:
         out[column.name] = merge_column(column, irs.column(column.name), gid, n_groups)
-    return pa.table(out).cast(ir_schema)
+    return pa.table(out).cast(schema)

@@ -210,3 +210,20 @@ def test_tile_irs_equal_per_row_path():
     # tiles of a day merge to that day's IRs
     day = agg.daily_irs(to_table([e for e in events if e["ts"] is not None]))
     assert len({(k[0], k[1], k[2] // 86_400_000) for k in got}) == day.num_rows
+
+
+def test_merge_tile_irs_equals_one_batch():
+    from agg_testlib import HOUR
+
+    rng = np.random.default_rng(13)
+    events = random_events(rng, 300)
+    agg = GroupByAggregator(all_ops_group_by(), SCHEMA)
+    halves = [events[::2], events[1::2]]
+    merged = agg.merge_tile_irs(pa.concat_tables([agg.tile_irs(to_table(h), 6 * HOUR) for h in halves]))
+    whole = agg.tile_irs(to_table(events), 6 * HOUR)
+    rows = lambda t: {tuple(r[k] for k in ("u", "v", "ts")): agg.row_from_storage([r[c] for c in agg.ir_columns])
+                      for r in t.to_pylist()}  # noqa: E731
+    got, want = rows(merged), rows(whole)
+    assert got.keys() == want.keys()
+    for key in want:
+        compare_ir_rows(agg, got[key], want[key])
