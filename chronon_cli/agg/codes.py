@@ -52,14 +52,15 @@ def to_array(arr) -> pa.Array:
 
 
 class KeyCodes:
-    all_kept: bool
-    _raw = None  # int fast path without densifying: ids are raw - _lo
-
     """Row -> dense key id for the key columns of a table, and the distinct key values.
 
     ``ids[i]`` is the key id of row ``i`` (``-1`` for rows whose keys are all null, which every
-    aggregation drops); ``keep`` marks the other rows; ``keys`` is a table with one row per key id.
+    aggregation drops); ``keep`` marks the other rows (``all_kept`` if all); ``keys`` is a table
+    with one row per key id. With ``dense=False`` ids may have gaps (see ``_int_range``).
     """
+
+    all_kept: bool
+    _raw = None  # integer fast path without densifying: ids are _raw - _lo, computed on demand
 
     def __init__(self, table: pa.Table, key_columns: Sequence[str], dense: bool = True):
         n = table.num_rows
@@ -128,7 +129,7 @@ class KeyCodes:
         (``keys`` then holds every value of the range)."""
         arr = to_array(table.column(name))
         n = len(arr)
-        if n == 0 or arr.null_count or not pa.types.is_integer(arr.type):
+        if n == 0 or arr.null_count or not pa.types.is_integer(arr.type) or arr.type == pa.uint64():
             return False
         v = arr.to_numpy(zero_copy_only=False)
         lo, hi = int(v.min()), int(v.max())
