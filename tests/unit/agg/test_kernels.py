@@ -227,3 +227,22 @@ def test_merge_tile_irs_equals_one_batch():
     assert got.keys() == want.keys()
     for key in want:
         compare_ir_rows(agg, got[key], want[key])
+
+
+@pytest.mark.parametrize("keys", [[3, 5, 3, 4], [1, 10 ** 15, 1, -(10 ** 15)], [7, None, 7, 2], [2 ** 64 - 1, 0, 0, 1]])
+def test_integer_keys_fast_and_hashing_paths(keys):
+    from chronon_cli.agg import reference
+    from agg_testlib import dates, table_rows
+
+    typ = pa.uint64() if max(k or 0 for k in keys) >= 2 ** 63 else pa.int64()
+    schema = pa.schema([("k", typ), ("i", pa.int64()), ("ts", pa.int64()), ("ds", pa.date32())])
+    gb = ttypes.GroupBy(keyColumns=["k"], aggregations=[
+        ttypes.Aggregation(inputColumn="i", operation=O.SUM), ttypes.Aggregation(inputColumn="i", operation=O.LAST)])
+    agg = GroupByAggregator(gb, schema)
+    day = dates(0)[0]
+    events = [{"k": k, "i": j, "ts": 19700 * 86_400_000 + j, "ds": day} for j, k in enumerate(keys)]
+    table = pa.Table.from_pylist(events, schema=schema)
+    out = table_rows(agg.snapshot(agg.daily_irs(table), [day]))
+    want = reference.snapshot(gb, events, [day])
+    assert sorted(out, key=lambda r: r["k"]) == sorted(want, key=lambda r: r["k"])
+    assert len(out) == len({k for k in keys if k is not None})
