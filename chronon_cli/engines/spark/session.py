@@ -104,6 +104,11 @@ def _create(settings: Any):
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel(str((settings.spark or {}).get("log_level") or "ERROR"))
+    import logging
+
+    # pyspark logs every SQL error with its JVM stack on stderr; ours become JobErrors instead.
+    for name in ("SQLQueryContextLogger", "DataFrameQueryContextLogger"):
+        logging.getLogger(name).disabled = True
     return spark
 
 

@@ -28,10 +28,16 @@ def _position(exc: Any, statement: str) -> Optional[Tuple[int, int]]:
     return None
 
 
+_SQLSTATE = re.compile(r"SQLSTATE: \w+")
+
+
 def _headline(exc: Any) -> str:
     text = str(exc).strip()
     text = text.split("== SQL", 1)[0].strip()
     text = text.split("\nJVM stacktrace:", 1)[0].strip()
+    state = _SQLSTATE.search(text)
+    if state:  # Spark's message ends there; an analyzed plan may follow
+        text = text[:state.end()]
     lines = [ln for ln in text.splitlines() if ln.strip()]
     return " ".join(lines[:3]) if lines else type(exc).__name__
 

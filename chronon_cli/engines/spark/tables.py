@@ -156,12 +156,34 @@ def metadata_table(settings: Any, name: str, kind: str):
     return getattr(table.inspect, kind)()
 
 
+def _nullable(schema: Any) -> Any:
+    """``schema`` with every field, at every depth, nullable (Spark's Arrow conversion wants that)."""
+    import pyarrow as pa
+
+    def typ(t):
+        if pa.types.is_struct(t):
+            return pa.struct([pa.field(f.name, typ(f.type), True) for f in t])
+        if pa.types.is_large_list(t):
+            return pa.list_(pa.field("element", typ(t.value_type), True))
+        if pa.types.is_list(t):
+            return pa.list_(pa.field(t.value_field.name, typ(t.value_type), True))
+        if pa.types.is_map(t):
+            return pa.map_(t.key_type, pa.field("value", typ(t.item_type), True))
+        if pa.types.is_large_string(t):
+            return pa.string()
+        if pa.types.is_large_binary(t):
+            return pa.binary()
+        return t
+
+    return pa.schema([pa.field(f.name, typ(f.type), True) for f in schema])
+
+
 def metadata_view(spark: Any, settings: Any, name: str, kind: str) -> str:
     """A temporary view of metadata table ``kind`` of ``name``; its name."""
     arrow = metadata_table(settings, name, kind)
     view = f"__iceberg_{name.replace('.', '__')}__{kind}"
     try:
-        df = spark.createDataFrame(arrow)
+        df = spark.createDataFrame(arrow.cast(_nullable(arrow.schema)))
     except Exception as exc:
         raise JobError(f"cannot load {name}.{kind}: {exc}") from None
     df.createOrReplaceTempView(view)
