@@ -188,6 +188,9 @@ def test_run_sql(settings):
     assert snaps.column("snapshot_id").to_pylist() == snapshots(settings)
     history = run_sql(settings, "SELECT * FROM bootcamp.purchases_from_s3.history")
     assert history.num_rows == 2 and "made_current_at" in history.column_names
+    for kind, n in (("files", 7), ("data_files", 7), ("partitions", 7), ("manifests", 2), ("refs", 1),
+                    ("entries", 7), ("metadata_log_entries", 2)):
+        assert run_sql(settings, f"SELECT * FROM bootcamp.purchases_from_s3.{kind}").num_rows == n, kind
     tables = run_sql(settings, "SHOW TABLES IN bootcamp")
     assert tables.column("tableName").to_pylist() == ["purchases_from_s3"]
     desc = run_sql(settings, "DESCRIBE EXTENDED bootcamp.purchases_from_s3").to_pylist()
