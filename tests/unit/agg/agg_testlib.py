@@ -7,6 +7,7 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 import pyarrow as pa
+from hypothesis import strategies as st
 
 from chronon_cli.spec import ttypes
 
@@ -171,3 +172,92 @@ def approx_count_ok(actual, expected) -> bool:
         return actual is not None and actual.keys() == expected.keys() and all(
             approx_count_ok(actual[k], expected[k]) for k in expected)
     return abs(actual - expected) <= max(2, 0.15 * expected)
+
+
+def all_ops_group_by():
+    return group_by(["u", "v"], [
+        agg("x", O.COUNT, ["1d", "3d", None]),
+        agg("x", O.SUM, ["1d", "7d", None]),
+        agg("x", O.AVERAGE, ["2d", None]),
+        agg("x", O.VARIANCE, ["3d"]),
+        agg("x", O.SKEW, [None]),
+        agg("x", O.KURTOSIS, ["7d"]),
+        agg("x", O.MIN, ["1d"]),
+        agg("x", O.MAX, [None]),
+        agg("x", O.FIRST, ["3d"]),
+        agg("x", O.LAST, [None]),
+        agg("x", O.FIRST_K, ["7d"], k=2),
+        agg("x", O.LAST_K, [None], k=3),
+        agg("x", O.TOP_K, ["3d"], k=2),
+        agg("x", O.BOTTOM_K, [None], k=2),
+        agg("x", O.UNIQUE_COUNT, ["7d"]),
+        agg("x", O.APPROX_PERCENTILE, [None], k=400, percentiles="[0.1, 0.5, 0.9]"),
+        agg("x", O.APPROX_UNIQUE_COUNT, ["3d"]),
+        agg("i", O.SUM, ["2d"]),
+        agg("i", O.MIN, [None]),
+        agg("i", O.MAX, ["1d"]),
+        agg("i", O.LAST, ["1d"]),
+        agg("i", O.VARIANCE, [None]),
+        agg("i", O.BOUNDED_UNIQUE_COUNT, [None], k=3),
+        agg("i", O.HISTOGRAM, ["3d"]),
+        agg("s", O.MIN, ["3d"]),
+        agg("s", O.MAX, ["3d"]),
+        agg("s", O.FIRST, [None]),
+        agg("s", O.LAST, [None]),
+        agg("s", O.HISTOGRAM, [None], k=2),
+        agg("s", O.APPROX_HISTOGRAM_K, ["7d"], k=8),
+        agg("s", O.UNIQUE_COUNT, [None]),
+        agg("s", O.TOP_K, ["2d"], k=2),
+        agg("s", O.LAST_K, ["3d"], k=2),
+        agg("b", O.COUNT, [None]),
+        agg("b", O.MAX, ["2d"]),
+        agg("b", O.LAST, [None]),
+        agg("b", O.SUM, ["3d"]),
+        agg("b", O.HISTOGRAM, [None]),
+        agg("l", O.SUM, ["3d"]),
+        agg("l", O.COUNT, [None]),
+        agg("l", O.LAST_K, ["2d"], k=2),
+        agg("l", O.UNIQUE_COUNT, [None]),
+        agg("l", O.BOTTOM_K, ["7d"], k=3),
+        agg("l", O.AVERAGE, [None]),
+        agg("m", O.SUM, ["2d"]),
+        agg("m", O.AVERAGE, [None]),
+        agg("m", O.LAST, ["3d"]),
+        agg("m", O.MAX, [None]),
+        agg("m", O.COUNT, ["1d"]),
+        agg("m", O.UNIQUE_COUNT, [None]),
+        agg("x", O.SUM, ["3d", None], buckets=["c"]),
+        agg("x", O.AVERAGE, [None], buckets=["c"]),
+        agg("x", O.LAST, ["2d"], buckets=["c"]),
+        agg("x", O.MAX, [None], buckets=["c"]),
+        agg("x", O.TOP_K, ["3d"], k=2, buckets=["c"]),
+        agg("x", O.APPROX_PERCENTILE, [None], k=400, buckets=["c"], percentiles="[0.5]"),
+        agg("s", O.HISTOGRAM, ["2d"], buckets=["c"]),
+        agg("s", O.UNIQUE_COUNT, [None], buckets=["c"]),
+        agg("l", O.COUNT, ["3d"], buckets=["c"]),
+    ])
+
+
+@st.composite
+def small_event_sets(draw):
+    n = draw(st.integers(0, 25))
+    events = []
+    for _ in range(n):
+        day = BASE_DAY + draw(st.integers(0, 5))
+        ts = day * DAY + draw(st.sampled_from([0, 1, 3_600_000, DAY - 1]))
+        events.append({
+            "u": draw(st.sampled_from(["a", "b", None])),
+            "v": draw(st.sampled_from([0, 1, None])),
+            "x": draw(st.one_of(st.none(), st.just(float("nan")), st.sampled_from([-2.5, 0.0, 1.0, 7.25, 1e9]))),
+            "i": draw(st.one_of(st.none(), st.integers(-3, 3))),
+            "s": draw(st.one_of(st.none(), st.sampled_from(["p", "q", "é"]))),
+            "b": draw(st.one_of(st.none(), st.booleans())),
+            "l": draw(st.one_of(st.none(), st.lists(st.one_of(st.none(), st.integers(0, 4)), max_size=3))),
+            "m": draw(st.one_of(st.none(), st.dictionaries(st.sampled_from(["a", "b"]),
+                                                            st.one_of(st.none(), st.floats(-5, 5)), max_size=2)
+                                .map(lambda d: list(d.items())))),
+            "c": draw(st.one_of(st.none(), st.sampled_from(["c1", "c2"]))),
+            "ts": ts,
+            "ds": datetime.date(1970, 1, 1) + datetime.timedelta(days=ts // DAY),
+        })
+    return events

@@ -5,7 +5,7 @@ import sys
 import pyarrow as pa
 import pytest
 
-from agg_testlib import O, SCHEMA, agg, group_by
+from .agg_testlib import O, SCHEMA, agg, group_by
 from chronon_cli.agg import GroupByAggregator
 
 
@@ -111,8 +111,8 @@ def test_library_never_prints(capsys):
 
 def test_finalize_table_matches_row_finalize():
     import numpy as np
-    from agg_testlib import close, random_events, table_rows, to_table
-    from test_snapshot import all_ops_group_by
+    from .agg_testlib import close, random_events, table_rows, to_table
+    from .agg_testlib import all_ops_group_by
 
     a = GroupByAggregator(all_ops_group_by(), SCHEMA)
     irs = a.daily_irs(to_table(random_events(np.random.default_rng(9), 300)))

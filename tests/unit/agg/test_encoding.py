@@ -4,11 +4,11 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from agg_testlib import SCHEMA, random_events, to_table
+from .agg_testlib import SCHEMA, random_events, to_table
 from chronon_cli.agg import GroupByAggregator, encoding
 from chronon_cli.agg.encoding import IREncodingError
 from chronon_cli.spec import ttypes
-from test_snapshot import all_ops_group_by
+from .agg_testlib import all_ops_group_by
 
 O = ttypes.Operation
 

@@ -3,10 +3,10 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from agg_testlib import SCHEMA, close, random_events, to_table
+from .agg_testlib import SCHEMA, close, random_events, to_table
 from chronon_cli.agg import GroupByAggregator
 from chronon_cli.spec import ttypes
-from test_snapshot import all_ops_group_by
+from .agg_testlib import all_ops_group_by
 
 O = ttypes.Operation
 INEXACT = {O.SUM, O.AVERAGE, O.VARIANCE, O.SKEW, O.KURTOSIS, O.APPROX_UNIQUE_COUNT, O.APPROX_PERCENTILE}
@@ -188,7 +188,7 @@ def test_missing_columns_are_reported():
 
 
 def test_tile_irs_equal_per_row_path():
-    from agg_testlib import HOUR
+    from .agg_testlib import HOUR
 
     rng = np.random.default_rng(12)
     events = random_events(rng, 300)
@@ -213,7 +213,7 @@ def test_tile_irs_equal_per_row_path():
 
 
 def test_merge_tile_irs_equals_one_batch():
-    from agg_testlib import HOUR
+    from .agg_testlib import HOUR
 
     rng = np.random.default_rng(13)
     events = random_events(rng, 300)
@@ -232,7 +232,7 @@ def test_merge_tile_irs_equals_one_batch():
 @pytest.mark.parametrize("keys", [[3, 5, 3, 4], [1, 10 ** 15, 1, -(10 ** 15)], [7, None, 7, 2], [2 ** 64 - 1, 0, 0, 1]])
 def test_integer_keys_fast_and_hashing_paths(keys):
     from chronon_cli.agg import reference
-    from agg_testlib import dates, table_rows
+    from .agg_testlib import dates, table_rows
 
     typ = pa.uint64() if max(k or 0 for k in keys) >= 2 ** 63 else pa.int64()
     schema = pa.schema([("k", typ), ("i", pa.int64()), ("ts", pa.int64()), ("ds", pa.date32())])

@@ -5,7 +5,7 @@ import random
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from agg_testlib import close
+from .agg_testlib import close
 from chronon_cli.agg import reference, types as T
 from chronon_cli.agg.ops import OPS, make_op
 from chronon_cli.spec import ttypes

@@ -5,78 +5,14 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from agg_testlib import (
-    BASE_DAY, O, SCHEMA, agg, approx_count_ok, close, compare_rows, dates, group_by, random_events,
-    table_rows, to_table,
+from .agg_testlib import (
+    BASE_DAY, O, SCHEMA, agg, all_ops_group_by, approx_count_ok, close, compare_rows, dates, group_by,
+    random_events, small_event_sets, table_rows, to_table,
 )
 from chronon_cli.agg import GroupByAggregator, reference
 from chronon_cli.agg import snapshot as snapshot_mod
 
 MOMENT_TOL = {"rel": 1e-6, "abs_tol": 1e-6}
-
-
-def all_ops_group_by():
-    return group_by(["u", "v"], [
-        agg("x", O.COUNT, ["1d", "3d", None]),
-        agg("x", O.SUM, ["1d", "7d", None]),
-        agg("x", O.AVERAGE, ["2d", None]),
-        agg("x", O.VARIANCE, ["3d"]),
-        agg("x", O.SKEW, [None]),
-        agg("x", O.KURTOSIS, ["7d"]),
-        agg("x", O.MIN, ["1d"]),
-        agg("x", O.MAX, [None]),
-        agg("x", O.FIRST, ["3d"]),
-        agg("x", O.LAST, [None]),
-        agg("x", O.FIRST_K, ["7d"], k=2),
-        agg("x", O.LAST_K, [None], k=3),
-        agg("x", O.TOP_K, ["3d"], k=2),
-        agg("x", O.BOTTOM_K, [None], k=2),
-        agg("x", O.UNIQUE_COUNT, ["7d"]),
-        agg("x", O.APPROX_PERCENTILE, [None], k=400, percentiles="[0.1, 0.5, 0.9]"),
-        agg("x", O.APPROX_UNIQUE_COUNT, ["3d"]),
-        agg("i", O.SUM, ["2d"]),
-        agg("i", O.MIN, [None]),
-        agg("i", O.MAX, ["1d"]),
-        agg("i", O.LAST, ["1d"]),
-        agg("i", O.VARIANCE, [None]),
-        agg("i", O.BOUNDED_UNIQUE_COUNT, [None], k=3),
-        agg("i", O.HISTOGRAM, ["3d"]),
-        agg("s", O.MIN, ["3d"]),
-        agg("s", O.MAX, ["3d"]),
-        agg("s", O.FIRST, [None]),
-        agg("s", O.LAST, [None]),
-        agg("s", O.HISTOGRAM, [None], k=2),
-        agg("s", O.APPROX_HISTOGRAM_K, ["7d"], k=8),
-        agg("s", O.UNIQUE_COUNT, [None]),
-        agg("s", O.TOP_K, ["2d"], k=2),
-        agg("s", O.LAST_K, ["3d"], k=2),
-        agg("b", O.COUNT, [None]),
-        agg("b", O.MAX, ["2d"]),
-        agg("b", O.LAST, [None]),
-        agg("b", O.SUM, ["3d"]),
-        agg("b", O.HISTOGRAM, [None]),
-        agg("l", O.SUM, ["3d"]),
-        agg("l", O.COUNT, [None]),
-        agg("l", O.LAST_K, ["2d"], k=2),
-        agg("l", O.UNIQUE_COUNT, [None]),
-        agg("l", O.BOTTOM_K, ["7d"], k=3),
-        agg("l", O.AVERAGE, [None]),
-        agg("m", O.SUM, ["2d"]),
-        agg("m", O.AVERAGE, [None]),
-        agg("m", O.LAST, ["3d"]),
-        agg("m", O.MAX, [None]),
-        agg("m", O.COUNT, ["1d"]),
-        agg("m", O.UNIQUE_COUNT, [None]),
-        agg("x", O.SUM, ["3d", None], buckets=["c"]),
-        agg("x", O.AVERAGE, [None], buckets=["c"]),
-        agg("x", O.LAST, ["2d"], buckets=["c"]),
-        agg("x", O.MAX, [None], buckets=["c"]),
-        agg("x", O.TOP_K, ["3d"], k=2, buckets=["c"]),
-        agg("x", O.APPROX_PERCENTILE, [None], k=400, buckets=["c"], percentiles="[0.5]"),
-        agg("s", O.HISTOGRAM, ["2d"], buckets=["c"]),
-        agg("s", O.UNIQUE_COUNT, [None], buckets=["c"]),
-        agg("l", O.COUNT, ["3d"], buckets=["c"]),
-    ])
 
 
 def tolerances(feature_names):
@@ -251,34 +187,6 @@ def test_narrow_input_types_are_kept():
 
 
 from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
-
-_DAYMS = 86_400_000
-
-
-@st.composite
-def small_event_sets(draw):
-    n = draw(st.integers(0, 25))
-    events = []
-    for _ in range(n):
-        day = BASE_DAY + draw(st.integers(0, 5))
-        ts = day * _DAYMS + draw(st.sampled_from([0, 1, 3_600_000, _DAYMS - 1]))
-        events.append({
-            "u": draw(st.sampled_from(["a", "b", None])),
-            "v": draw(st.sampled_from([0, 1, None])),
-            "x": draw(st.one_of(st.none(), st.just(float("nan")), st.sampled_from([-2.5, 0.0, 1.0, 7.25, 1e9]))),
-            "i": draw(st.one_of(st.none(), st.integers(-3, 3))),
-            "s": draw(st.one_of(st.none(), st.sampled_from(["p", "q", "é"]))),
-            "b": draw(st.one_of(st.none(), st.booleans())),
-            "l": draw(st.one_of(st.none(), st.lists(st.one_of(st.none(), st.integers(0, 4)), max_size=3))),
-            "m": draw(st.one_of(st.none(), st.dictionaries(st.sampled_from(["a", "b"]),
-                                                            st.one_of(st.none(), st.floats(-5, 5)), max_size=2)
-                                .map(lambda d: list(d.items())))),
-            "c": draw(st.one_of(st.none(), st.sampled_from(["c1", "c2"]))),
-            "ts": ts,
-            "ds": datetime.date(1970, 1, 1) + datetime.timedelta(days=ts // _DAYMS),
-        })
-    return events
-
 
 _FUZZ_AGG = GroupByAggregator(all_ops_group_by(), SCHEMA)
 

@@ -3,7 +3,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from agg_testlib import (
+from .agg_testlib import (
     BASE_DAY, DAY, HOUR, O, SCHEMA, agg, approx_count_ok, close, compare_rows, group_by,
     random_events, table_rows, to_table,
 )
@@ -118,7 +118,7 @@ def test_temporal_batches_queries(monkeypatch):
 
 from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
 
-from test_snapshot import small_event_sets  # noqa: E402
+from .agg_testlib import small_event_sets  # noqa: E402
 
 _FUZZ_GB = temporal_group_by()
 _FUZZ_AGG = GroupByAggregator(_FUZZ_GB, SCHEMA)
