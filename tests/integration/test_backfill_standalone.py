@@ -99,8 +99,7 @@ def run_job(repo: Path, name: str, master: str) -> str:
 
 def test_backfill_on_standalone_cluster_equals_local(cluster, tmp_path):
     s = settings_module.load(repo=str(tmp_path), env={"CHRONON_HOME": str(tmp_path)})
-    events = [dict(e, user_id=e["user_id"]) for e in random_events(seed=11, first=date(2024, 1, 1),
-                                                                     last=date(2024, 1, 12))]
+    events = random_events(seed=11, first=date(2024, 1, 1), last=date(2024, 1, 12))
     from pyiceberg.transforms import IdentityTransform
 
     cat = catalog(s)
