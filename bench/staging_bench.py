@@ -56,7 +56,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--days", type=int, default=7)
-    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--codec", default=None,
+                        help="write.parquet.compression-codec of the Iceberg table (default: Iceberg's zstd)")
     parser.add_argument("--profile", action="store_true", help="also time the read-only and write-only pieces")
     parser.add_argument("--keep", action="store_true", help="keep the temporary CHRONON_HOME")
     args = parser.parse_args()
@@ -83,8 +85,8 @@ def main() -> None:
     print(f"spark session: {time.monotonic() - t0:.1f}s, master {spark.sparkContext.master}, "
           f"parallelism {spark.sparkContext.defaultParallelism}")
     sq = ttypes.StagingQuery(
-        metaData=ttypes.MetaData(name="purchases_bench", outputNamespace="bench",
-                                 tableProperties={"format-version": "2"}),
+        metaData=ttypes.MetaData(name="purchases_bench", outputNamespace="bench", tableProperties={
+            "format-version": "2", **({"write.parquet.compression-codec": args.codec} if args.codec else {})}),
         query=QUERY, startPartition=FIRST.isoformat(),
         setups=[f"CREATE TEMPORARY VIEW purchases_raw USING parquet OPTIONS (path 's3a://bench/data/purchases/purchases.parquet')"])
     end = FIRST + dt.timedelta(days=args.days - 1)
@@ -110,6 +112,9 @@ def main() -> None:
         plain_times.append(plain())
         staging_times.append(staging())
     p, s = min(plain_times), min(staging_times)
+    med = lambda xs: sorted(xs)[len(xs) // 2]  # noqa: E731
+    print(f"load average (1 min) {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; best of {args.repeat}, "
+          f"runs interleaved; median ratio {med(staging_times) / med(plain_times):.2f}x")
     print(f"plain spark.read.parquet().write.parquet(): {p:6.2f}s  {args.rows / p:12,.0f} rows/s  (runs: "
           + ", ".join(f"{x:.2f}" for x in plain_times) + ")")
     print(f"staging query -> Iceberg table:             {s:6.2f}s  {args.rows / s:12,.0f} rows/s  (runs: "

@@ -263,17 +263,28 @@ def read_file_batches(store: Any, uri: str, schema: Any, row_groups: Optional[Se
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
+    import pyarrow as pa
+
     fs, path = store.resolve(uri)
+    filtering = ds_range is not None
+    read_schema = schema
+    if filtering and DS not in schema.names:  # filter on ds even when it is not selected
+        read_schema = schema.append(pa.field(DS, pa.date32()))
     with fs.open_input_file(path) as f:
         pf = pq.ParquetFile(f)
         present = set(pf.schema_arrow.names)
-        columns = [n for n in schema.names if n in present]
+        if filtering and DS not in present:
+            filtering = False
+            read_schema = schema
+        columns = [n for n in read_schema.names if n in present]
         for batch in pf.iter_batches(batch_size=batch_size, row_groups=row_groups, columns=columns,
                                      use_threads=False):
-            batch = conform_read(batch, schema)
-            if ds_range is not None and DS in schema.names:
-                days = batch.column(schema.get_field_index(DS)).cast("int32")
+            batch = conform_read(batch, read_schema)
+            if filtering:
+                days = batch.column(read_schema.get_field_index(DS)).cast("int32")
                 mask = pc.and_(pc.greater_equal(days, ds_range[0]), pc.less_equal(days, ds_range[1]))
                 batch = batch.filter(mask)
+                if read_schema is not schema:
+                    batch = batch.select(schema.names)
             if batch.num_rows:
                 yield batch

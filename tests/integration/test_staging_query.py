@@ -153,10 +153,41 @@ def test_read_table(spark, settings):
     assert got == [r for r in expected_purchases(settings) if D(2023, 12, 2) <= r[4] <= D(2023, 12, 3)]
     cols = read_table(spark, settings, TABLE, columns=["user_id", "ds"])
     assert cols.columns == ["user_id", "ds"] and cols.count() == 155
+    only_users = read_table(spark, settings, TABLE, D(2023, 12, 3), D(2023, 12, 3), columns=["user_id"])
+    assert only_users.columns == ["user_id"] and only_users.count() == 25
     with pytest.raises(ConfigError, match="no column"):
         read_table(spark, settings, TABLE, columns=["nope"])
+    # time travel
+    first_id = snapshots(settings)[0]
+    run_staging_query(settings, PURCHASES, FIRST, LAST, force=True)
+    assert read_table(spark, settings, TABLE, snapshot_id=first_id).count() == 155
     with pytest.raises(JobError, match="does not exist"):
         read_table(spark, settings, "bootcamp.nope")
+
+
+def test_read_table_made_elsewhere_with_string_ds(spark, settings):
+    """A table written by plain pyiceberg, ds a string, partitioned by identity(ds); and one added with
+    add_files (no field ids in the files)."""
+    from pyiceberg.transforms import IdentityTransform
+    from pyspark.sql.types import DateType
+
+    from chronon_cli.engines.spark.tables import read_table
+
+    cat = catalog(settings)
+    cat.create_namespace("ext")
+    data = pa.table({"k": ["a", "b", "c"], "n": [1, 2, 3], "ds": ["2024-01-01", "2024-01-02", "2024-01-03"]})
+    t = cat.create_table("ext.s", schema=data.schema)
+    with t.update_spec() as spec:
+        spec.add_field("ds", IdentityTransform(), "ds")
+    t.append(data)
+    df = read_table(spark, settings, "ext.s", D(2024, 1, 2), D(2024, 1, 3))
+    assert isinstance(df.schema["ds"].dataType, DateType)
+    assert sorted(tuple(r) for r in df.collect()) == [("b", 2, D(2024, 1, 2)), ("c", 3, D(2024, 1, 3))]
+    path = str(settings.home / "plain.parquet")
+    pq.write_table(data, path)
+    u = cat.create_table("ext.u", schema=data.schema)
+    u.add_files([path])
+    assert sorted(r["k"] for r in read_table(spark, settings, "ext.u", D(2024, 1, 3)).collect()) == ["c"]
 
 
 def test_staging_query_reading_an_iceberg_table_with_max_date(settings):

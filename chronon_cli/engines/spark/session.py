@@ -25,6 +25,8 @@ DEFAULT_CONF: Dict[str, str] = {
     "spark.sql.execution.arrow.pyspark.enabled": "true",
     # partitioned writes keep up to 64 open files per task instead of sorting each task's rows by ds
     "spark.sql.maxConcurrentOutputFileWriters": "64",
+    # read_table's native path matches parquet columns by Iceberg field id
+    "spark.sql.parquet.fieldId.read.enabled": "true",
     # no _SUCCESS markers in the folders Spark writes data files into
     "spark.hadoop.mapreduce.fileoutputcommitter.marksuccessfuljobs": "false",
 }

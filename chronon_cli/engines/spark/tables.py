@@ -55,8 +55,10 @@ def read_table(spark: Any, settings: Any, table_name: str, start: Optional[dt.da
                snapshot_id: Optional[int] = None):
     """A DataFrame over Iceberg table ``table_name``, rows with ds in [start, end] (either bound optional).
 
-    Files are planned with pyiceberg on the driver (pruned by ds) and read by tasks with pyarrow.
-    ``ds`` comes back as DATE whether stored as a date or a string.
+    Files are planned with pyiceberg on the driver (pruned by ds) and read by tasks: with Spark's
+    own parquet reader (matching columns by Iceberg field id) when the warehouse is local, the
+    schema flat and ``spark.native_local_io`` on; else with pyarrow through the Iceberg data source
+    (planned when the query runs). ``ds`` comes back as DATE whether stored as a date or a string.
     """
     from chronon_cli.engines.spark.datasources import register_sources
     from chronon_cli.storage import catalog
@@ -69,6 +71,8 @@ def read_table(spark: Any, settings: Any, table_name: str, start: Optional[dt.da
         if unknown:
             raise ConfigError(f"table {table_name} has no column(s) {', '.join(unknown)}; "
                               f"columns: {', '.join(table.schema().column_names)}")
+    if _native_read_ok(settings, table):
+        return _read_native(spark, table, start, end, columns, snapshot_id)
     options = {"table": table_name}
     if start is not None:
         options["start"] = start.isoformat()
@@ -80,6 +84,50 @@ def read_table(spark: Any, settings: Any, table_name: str, start: Optional[dt.da
         options["snapshot_id"] = str(snapshot_id)
     names = register_sources(spark, settings)
     return spark.read.format(names.iceberg).schema(spark_schema_of(table, columns)).options(**options).load()
+
+
+def _native_read_ok(settings: Any, table: Any) -> bool:
+    from pyiceberg.types import PrimitiveType
+
+    if not (settings.spark or {}).get("native_local_io", True):
+        return False
+    if not table.location().startswith("file://"):
+        return False
+    if "schema.name-mapping.default" in table.properties:  # files without field ids (add_files)
+        return False
+    return all(isinstance(f.field_type, PrimitiveType) for f in table.schema().fields)
+
+
+def _read_native(spark: Any, table: Any, start: Optional[dt.date], end: Optional[dt.date],
+                 columns: Optional[List[str]], snapshot_id: Optional[int]):
+    """Spark's parquet reader over the planned data files, columns matched by Iceberg field id."""
+    from pyiceberg.io.pyarrow import schema_to_pyarrow
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import StructField, StructType
+
+    from chronon_cli.engines.spark.datasources import _spark_schema
+    from chronon_cli.storage.iceberg import DS, scan_files
+
+    iceberg = table.schema() if snapshot_id is None else table.schemas()[table.snapshot_by_id(snapshot_id).schema_id]
+    file_schema = _spark_schema(schema_to_pyarrow(iceberg, include_field_ids=False), ds_as_date=False)
+    read_schema = StructType([StructField(f.name, f.dataType, True, {"parquet.field.id": ice.field_id})
+                              for f, ice in zip(file_schema.fields, iceberg.fields)])
+    tasks = scan_files(table, start, end, snapshot_id) if (table.current_snapshot() or snapshot_id) else []
+    for task in tasks:
+        if task.delete_files:
+            raise JobError(f"table {'.'.join(table.name())} has row-level delete files; chronon-cli reads "
+                           "copy-on-write tables only")
+    if tasks:
+        df = spark.read.schema(read_schema).parquet(*[t.file.file_path for t in tasks])
+    else:
+        df = spark.createDataFrame([], read_schema)
+    if DS in df.columns:
+        df = df.withColumn(DS, F.to_date(F.col(DS)))
+        if start is not None:
+            df = df.where(F.col(DS) >= F.lit(start))
+        if end is not None:
+            df = df.where(F.col(DS) <= F.lit(end))
+    return df.select(*[F.col(f"`{c}`") for c in (columns if columns is not None else df.columns)])
 
 
 def _masked(sql: str) -> str:
