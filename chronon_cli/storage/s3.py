@@ -86,7 +86,10 @@ class S3ObjectStore(ObjectStore):
 
     def boto3_client(self):
         """A boto3 S3 client with the same endpoint and credentials."""
-        import boto3
+        try:
+            import boto3
+        except ImportError:
+            raise ConfigError("boto3 is not installed: pip install boto3 (a chronon-cli dependency)") from None
 
         s = self._spec
         return boto3.client("s3", endpoint_url=s.get("endpoint"), region_name=s.get("region"),
