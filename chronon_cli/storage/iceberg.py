@@ -190,15 +190,15 @@ def ds_partition_field(table: Any, spec_id: Optional[int] = None):
     return None
 
 
-def _ds_filter(start: Optional[dt.date], end: Optional[dt.date], ds_is_string: bool):
+def _ds_filter(start: Optional[dt.date], end: Optional[dt.date]):
+    """ds in [start, end]; ISO strings bind to DATE and to string ds columns alike."""
     from pyiceberg.expressions import AlwaysTrue, And, GreaterThanOrEqual, LessThanOrEqual
 
-    conv = (lambda d: d.isoformat()) if ds_is_string else (lambda d: d.isoformat())
     expr = AlwaysTrue()
     if start is not None:
-        expr = And(expr, GreaterThanOrEqual(DS, conv(start)))
+        expr = And(expr, GreaterThanOrEqual(DS, start.isoformat()))
     if end is not None:
-        expr = And(expr, LessThanOrEqual(DS, conv(end)))
+        expr = And(expr, LessThanOrEqual(DS, end.isoformat()))
     return expr
 
 
@@ -213,7 +213,7 @@ def scan_files(table: Any, start: Optional[dt.date] = None, end: Optional[dt.dat
     """The FileScanTasks of ``table`` whose ds may fall in [start, end] (pruned by partition/metrics)."""
     try:
         table.schema().find_field(DS)
-        row_filter = _ds_filter(start, end, ds_is_string(table))
+        row_filter = _ds_filter(start, end)
     except ValueError:
         from pyiceberg.expressions import AlwaysTrue
         row_filter = AlwaysTrue()

@@ -89,8 +89,7 @@ def _list(store: Any, uri: str) -> List[str]:
     s3 = split_s3_uri(uri)
     if s3 is None:
         return files
-    fs, root = store.resolve(uri)
-    scheme = uri.split("://", 1)[0]
+    root = store.resolve(uri)[1]
     out = []
     for f in files:
         rel = f[len(root):].lstrip("/")

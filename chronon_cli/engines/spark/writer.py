@@ -21,7 +21,7 @@ import datetime as dt
 import pickle
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Dict, List, Optional
 
 from chronon_cli.errors import ConfigError, JobError
