@@ -16,12 +16,16 @@ from typing import Dict, List, Optional
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from chronon_cli.agg import arrays as A
 from chronon_cli.agg import regroup
 from chronon_cli.agg import windows as W
 from chronon_cli.agg.codes import KeyCodes, pair_ids, to_array
-from chronon_cli.agg.ops.base import Comps
+from chronon_cli.agg.ops import collections as C
+from chronon_cli.agg.ops import sketches as SK
+from chronon_cli.agg.ops import timed as TM
+from chronon_cli.agg.ops.base import Comps, ValueCodec
 from chronon_cli.agg.plan import Feature, IrColumn
 
 CELL_BUDGET = 1 << 20  # dense cells per component per key chunk
@@ -111,6 +115,10 @@ def _column_features(chunk: _Chunk, column: IrColumn, feats: List[Feature], span
                 values[i] = (codec.decode(v, ok), ok)
             else:
                 values[i] = (pa.array(v, mask=~ok, type=f.op.output_type), ok)
+    elif isinstance(op, (TM._FirstLastK, C._TopBottomK)):
+        values = _kept_windows(op, feats, irs, ent, n_ent, cell_slot, S, spans, chunk.targets)
+    elif isinstance(op, SK.ApproxPercentile):
+        values = _percentile_windows(op, feats, irs, ent, n_ent, cell_slot, S, spans, chunk.targets)
     elif regroup.supports(op):
         for i, f in enumerate(feats):
             values[i] = _regrouped_windows(op, f.op, irs, ent, n_ent, cell_slot, spans[i], chunk.targets)
@@ -182,6 +190,189 @@ def _object_windows(op, feats, spans, ent, n_ent, cell_slot, py, targets):
                     vals[e * T + ti] = value
                     ok[e * T + ti] = True
     return outs
+
+
+# ---------------------------------------------------------------- list-valued IRs, vectorized
+# LAST_K / FIRST_K / TOP_K / BOTTOM_K and exact-mode APPROX_PERCENTILE: the daily IR lists are
+# flattened into elements sorted once per entity in the op's order ((ts, value) or value). A window
+# (entity, target) is then the subsequence of its entity's elements whose slot is in range; one
+# vectorized selection per (window, target) keeps that order, and per-entity rank arithmetic picks
+# the k last / first elements or the nearest-rank percentiles. No per-entity Python, except for
+# percentile windows that really hold a KLL sketch or more than k values.
+
+class _Elements:
+    """Elements sorted by (entity, order keys), with their slots; window selection by slot range."""
+
+    def __init__(self, ent: np.ndarray, slot: np.ndarray, keys: List[np.ndarray], n_ent: int, n_slots: int):
+        order = np.lexsort(tuple(keys) + (ent,)) if len(ent) else np.zeros(0, dtype=np.int64)
+        self.order = order
+        self.e = ent[order]
+        self.s = slot[order]
+        self.n_ent = n_ent
+        self.n_slots = n_slots
+        by_slot = np.argsort(self.s, kind="stable")
+        self.by_slot = by_slot
+        self.slot_bounds = np.searchsorted(self.s[by_slot], np.arange(n_slots + 1))
+
+    def select(self, t: int, span: int):
+        """-> (positions of the elements with slot in [t-span+1, t], ascending; count per entity)."""
+        lo, hi = max(t - span + 1, 0), min(t, self.n_slots - 1)
+        a, b = self.slot_bounds[lo], self.slot_bounds[hi + 1]
+        m = int(b - a)
+        if m == len(self.s):
+            sel = np.arange(m, dtype=np.int64)
+        elif m * 8 < len(self.s):
+            sel = np.sort(self.by_slot[a:b])
+        else:
+            s = self.s
+            sel = np.flatnonzero((s >= lo) & (s <= hi)) if lo > 0 else np.flatnonzero(s <= hi)
+        cnt = np.bincount(self.e[sel], minlength=self.n_ent)
+        return sel, cnt
+
+
+def _list_lengths(lists: pa.Array, valid: np.ndarray) -> np.ndarray:
+    lengths = np.diff(lists.offsets.to_numpy(zero_copy_only=False).astype(np.int64))
+    return np.where(valid, lengths, 0)
+
+
+def _list_values(lists: pa.Array, lengths: np.ndarray) -> pa.Array:
+    """Child values of the non-empty lists, in row order (the list array may be sliced)."""
+    offsets = lists.offsets.to_numpy(zero_copy_only=False).astype(np.int64)
+    starts = np.cumsum(lengths) - lengths
+    child = np.repeat(offsets[:-1] - starts, lengths) + np.arange(int(lengths.sum()), dtype=np.int64)
+    return lists.values.take(pa.array(child, type=pa.int64()))
+
+
+def _to_entity_major(arr: pa.Array, n_ent: int, T: int) -> pa.Array:
+    """Rows laid out target-major (ti * n_ent + e) -> entity-major (e * T + ti)."""
+    if T == 1:
+        return arr
+    perm = (np.arange(T, dtype=np.int64)[None, :] * n_ent + np.arange(n_ent, dtype=np.int64)[:, None]).reshape(-1)
+    return arr.take(pa.array(perm, type=pa.int64()))
+
+
+def _kept_windows(op, feats, irs, ent, n_ent, cell_slot, n_slots, spans, targets):
+    """TOP_K / BOTTOM_K / FIRST_K / LAST_K windows -> {i: (output array, valid)}."""
+    arr = to_array(irs)
+    valid_rows = arr.is_valid().to_numpy(zero_copy_only=False)
+    lengths = _list_lengths(arr, valid_rows)
+    items = _list_values(arr, lengths)
+    owner = np.repeat(np.arange(len(arr), dtype=np.int64), lengths)
+    timed = isinstance(op, TM._FirstLastK)
+    if timed:
+        ts = pc.struct_field(items, ["ts"]).to_numpy(zero_copy_only=False).astype(np.int64)
+        values = pc.struct_field(items, ["value"])
+        _, v, _ = ValueCodec.encode(op.kind, values)
+        keys = [v, ts]
+        keep_last = op.is_last
+    else:
+        values = items
+        _, v, _ = ValueCodec.encode(op.kind, values)
+        keys = [v]
+        keep_last = op.is_top
+    els = _Elements(ent[owner], cell_slot[owner], keys, n_ent, n_slots)
+    values = values.take(pa.array(els.order, type=pa.int64()))
+    k = op.k
+    T = len(targets)
+    out = {}
+    for i, span in spans.items():
+        picks, counts = [], []
+        for t in targets.tolist():
+            sel, cnt = els.select(t, span)
+            kc = np.minimum(cnt, k)
+            gstart = np.cumsum(cnt) - cnt          # group starts within sel
+            kstart = np.cumsum(kc) - kc            # group starts within the kept elements
+            first = gstart + (cnt - kc) if keep_last else gstart
+            total = int(kc.sum())
+            within = np.arange(total, dtype=np.int64) - np.repeat(kstart, kc)
+            if keep_last:  # newest / largest first
+                within = np.repeat(kc, kc) - 1 - within
+            picks.append(sel[np.repeat(first, kc) + within])
+            counts.append(kc)
+        cnt_all = np.concatenate(counts)
+        offsets = np.zeros(len(cnt_all) + 1, dtype=np.int64)
+        np.cumsum(cnt_all, out=offsets[1:])
+        ok_t = cnt_all > 0
+        off = pa.array(offsets.astype(np.int32), mask=np.append(~ok_t, False), type=pa.int32())
+        taken = values.take(pa.array(np.concatenate(picks), type=pa.int64()))
+        lists = pa.ListArray.from_arrays(off, taken, type=feats[i].op.output_type)
+        ok = ok_t.reshape(T, n_ent).T.reshape(-1)
+        out[i] = (_to_entity_major(lists, n_ent, T), ok)
+    return out
+
+
+def _nearest_rank(p: float, n: np.ndarray) -> np.ndarray:
+    """Index of the quantile ``p`` in ``n`` sorted values as KLL's ``get_quantile(p, inclusive=True)``
+    picks it while exact: the first cumulative weight >= ceil(p * n)."""
+    w = np.ceil(p * n.astype(np.float64)).astype(np.int64)
+    return np.clip(w - 1, 0, np.maximum(n - 1, 0))
+
+
+def _percentile_windows(op, feats, irs, ent, n_ent, cell_slot, n_slots, spans, targets):
+    """APPROX_PERCENTILE windows: exact lists vectorized; windows with a sketch or more than k
+    values merge Python IRs (per entity, only those entities)."""
+    arr = to_array(irs)
+    valid_rows = arr.is_valid().to_numpy(zero_copy_only=False)
+    lists = pc.struct_field(arr, ["values"])
+    sketch = pc.struct_field(arr, ["sketch"])
+    has_sketch = valid_rows & sketch.is_valid().to_numpy(zero_copy_only=False)
+    lists_ok = valid_rows & lists.is_valid().to_numpy(zero_copy_only=False)
+    lengths = _list_lengths(lists, lists_ok)
+    x = _list_values(lists, lengths).to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
+    owner = np.repeat(np.arange(len(arr), dtype=np.int64), lengths)
+    els = _Elements(ent[owner], cell_slot[owner], [x], n_ent, n_slots)
+    x = x[els.order]
+    sk_rows = np.flatnonzero(has_sketch)
+    sk_ent, sk_slot = ent[sk_rows], cell_slot[sk_rows]
+    T = len(targets)
+    k = op.k
+    fallback = np.zeros(n_ent, dtype=bool)
+    results = {}
+    for i, span in spans.items():
+        P = len(feats[i].op.percentiles)
+        vals = np.zeros((T, n_ent, P), dtype=np.float64)
+        ok = np.zeros((T, n_ent), dtype=bool)
+        for ti, t in enumerate(targets.tolist()):
+            sel, cnt = els.select(t, span)
+            big = cnt > k
+            if len(sk_rows):
+                inside = (sk_slot >= t - span + 1) & (sk_slot <= t)
+                big[sk_ent[inside]] = True
+            fallback |= big
+            good = np.flatnonzero((cnt > 0) & ~big)
+            if len(good) == 0:
+                continue
+            n = cnt[good]
+            start = (np.cumsum(cnt) - cnt)[good]
+            for j, p in enumerate(feats[i].op.percentiles):
+                vals[ti, good, j] = x[sel[start + _nearest_rank(p, n)]]
+            ok[ti, good] = True
+        results[i] = (vals, ok)
+    if fallback.any():
+        ents = np.flatnonzero(fallback)
+        rows = np.flatnonzero(fallback[ent])
+        remap = np.full(n_ent, -1, dtype=np.int64)
+        remap[ents] = np.arange(len(ents))
+        py = [op.from_storage(v) for v in arr.take(pa.array(rows, type=pa.int64())).to_pylist()]
+        slow = _object_windows(op, feats, spans, remap[ent[rows]], len(ents), cell_slot[rows], py, targets)
+        for i, (svals, sok) in slow.items():
+            vals, ok = results[i]
+            sok = np.asarray(sok).reshape(len(ents), T)
+            for r, e in enumerate(ents.tolist()):
+                for ti in range(T):
+                    ok[ti, e] = sok[r, ti]
+                    if sok[r, ti]:
+                        vals[ti, e, :] = svals[r * T + ti]
+    out = {}
+    for i, (vals, ok) in results.items():
+        P = vals.shape[2]
+        ok_em = ok.T.reshape(-1)
+        flat = vals.transpose(1, 0, 2).reshape(-1, P)[ok_em].reshape(-1)
+        offsets = np.zeros(len(ok_em) + 1, dtype=np.int64)
+        np.cumsum(ok_em.astype(np.int64) * P, out=offsets[1:])
+        off = pa.array(offsets.astype(np.int32), mask=np.append(~ok_em, False), type=pa.int32())
+        out[i] = (pa.ListArray.from_arrays(off, pa.array(flat, type=pa.float64()), type=feats[i].op.output_type), ok_em)
+    return out
 
 
 def snapshot(agg, daily_irs: pa.Table, dates: List[datetime.date]) -> pa.Table:
