@@ -56,8 +56,8 @@ def read_table(spark: Any, settings: Any, table_name: str, start: Optional[dt.da
     """A DataFrame over Iceberg table ``table_name``, rows with ds in [start, end] (either bound optional).
 
     Files are planned with pyiceberg on the driver (pruned by ds) and read by tasks: with Spark's
-    own parquet reader (matching columns by Iceberg field id) when the warehouse is local, the
-    schema flat and ``spark.native_local_io`` on; else with pyarrow through the Iceberg data source
+    own parquet reader (matching columns, nested struct fields too, by Iceberg field id) when the
+    warehouse is local and ``spark.native_local_io`` on; else with pyarrow through the Iceberg data source
     (planned when the query runs). ``ds`` comes back as DATE whether stored as a date or a string.
     """
     from chronon_cli.engines.spark.datasources import register_sources
@@ -87,15 +87,31 @@ def read_table(spark: Any, settings: Any, table_name: str, start: Optional[dt.da
 
 
 def _native_read_ok(settings: Any, table: Any) -> bool:
-    from pyiceberg.types import PrimitiveType
-
     if not (settings.spark or {}).get("native_local_io", True):
         return False
     if not table.location().startswith("file://"):
         return False
     if "schema.name-mapping.default" in table.properties:  # files without field ids (add_files)
         return False
-    return all(isinstance(f.field_type, PrimitiveType) for f in table.schema().fields)
+    return True
+
+
+def _with_field_ids(data_type: Any, ice_type: Any) -> Any:
+    """``data_type`` with Iceberg field ids on every nested struct field (Spark matches parquet
+    columns by id at each struct level; list elements and map entries are matched by position)."""
+    from pyiceberg import types as it
+    from pyspark.sql.types import ArrayType, MapType, StructField, StructType
+
+    if isinstance(data_type, StructType) and isinstance(ice_type, it.StructType):
+        return StructType([StructField(f.name, _with_field_ids(f.dataType, ice.field_type), True,
+                                       {"parquet.field.id": ice.field_id})
+                           for f, ice in zip(data_type.fields, ice_type.fields)])
+    if isinstance(data_type, ArrayType) and isinstance(ice_type, it.ListType):
+        return ArrayType(_with_field_ids(data_type.elementType, ice_type.element_type), True)
+    if isinstance(data_type, MapType) and isinstance(ice_type, it.MapType):
+        return MapType(_with_field_ids(data_type.keyType, ice_type.key_type),
+                       _with_field_ids(data_type.valueType, ice_type.value_type), True)
+    return data_type
 
 
 def _read_native(spark: Any, table: Any, start: Optional[dt.date], end: Optional[dt.date],
@@ -110,7 +126,8 @@ def _read_native(spark: Any, table: Any, start: Optional[dt.date], end: Optional
 
     iceberg = table.schema() if snapshot_id is None else table.schemas()[table.snapshot_by_id(snapshot_id).schema_id]
     file_schema = _spark_schema(schema_to_pyarrow(iceberg, include_field_ids=False), ds_as_date=False)
-    read_schema = StructType([StructField(f.name, f.dataType, True, {"parquet.field.id": ice.field_id})
+    read_schema = StructType([StructField(f.name, _with_field_ids(f.dataType, ice.field_type), True,
+                                          {"parquet.field.id": ice.field_id})
                               for f, ice in zip(file_schema.fields, iceberg.fields)])
     tasks = scan_files(table, start, end, snapshot_id) if (table.current_snapshot() or snapshot_id) else []
     for task in tasks:
