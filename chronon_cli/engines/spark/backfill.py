@@ -119,6 +119,7 @@ class Backfill:
 
     def run_chunk(self, spark, a: date, b: date, result: Dict) -> Dict:
         began = time.monotonic()
+        self.timings: Dict[str, float] = {}
         gb = self.group_by
         if not gb.aggregations:
             features, read = self.copy_selected(spark, a, b)
@@ -126,15 +127,19 @@ class Backfill:
             features, read = self.event_features(spark, a, b, result)
         else:
             features, read = self.entity_features(spark, a, b)
+        self.timings["inputs"] = round(time.monotonic() - began, 3)
         features = self.prefixed(features).persist()
         try:
             written = write_table(features, self.settings, self.output, a, b, gb.metaData.tableProperties)
+            self.timings["features_write"] = round(written.seconds, 3)
+            mark = time.monotonic()
             keys = features.select(*gb.keyColumns).distinct().count()
+            self.timings["key_count"] = round(time.monotonic() - mark, 3)
         finally:
             features.unpersist()
         return {"start": str(a), "end": str(b), "partitions": [str(d) for d in written.partitions],
                 "rows": written.rows, "keys": keys, "source_partitions_read": read,
-                "seconds": round(time.monotonic() - began, 3)}
+                "seconds": round(time.monotonic() - began, 3), "timings": dict(self.timings)}
 
     def event_features(self, spark, a: date, b: date, result: Dict):
         window = max_window_days(self.group_by)
@@ -147,9 +152,11 @@ class Backfill:
         # IR days come from source partitions that exist and are not in the IR table yet
         # (--force recomputes the chunk's own days).
         compute = [d for d in available if d not in have or (self.force and d >= a)]
+        mark = time.monotonic()
         for lo, hi in contiguous_runs(compute):
             rows = selected_rows(spark, self.settings, self.group_by, lo, hi)
             write_table(aggregate.daily_irs(rows, self.group_by, schema), self.settings, self.ir_table, lo, hi)
+        self.timings["daily_irs_write"] = round(time.monotonic() - mark, 3)
         irs = read_table(spark, self.settings, self.ir_table, earliest, b)
         return aggregate.snapshot(irs, self.group_by, schema, days(a, b)), len(compute)
 
