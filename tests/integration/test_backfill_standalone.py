@@ -17,6 +17,7 @@ import pytest
 
 from chronon_cli import settings as settings_module
 from chronon_cli.storage import catalog
+from tests.iceberg_tables import create_ds_table
 from tests.parity.events import random_events, to_table
 
 pytestmark = [pytest.mark.spark, pytest.mark.integration]
@@ -100,15 +101,7 @@ def run_job(repo: Path, name: str, master: str) -> str:
 def test_backfill_on_standalone_cluster_equals_local(cluster, tmp_path):
     s = settings_module.load(repo=str(tmp_path), env={"CHRONON_HOME": str(tmp_path)})
     events = random_events(seed=11, first=date(2024, 1, 1), last=date(2024, 1, 12))
-    from pyiceberg.transforms import IdentityTransform
-
-    cat = catalog(s)
-    cat.create_namespace("cluster")
-    table = to_table(events)
-    iceberg = cat.create_table("cluster.events", schema=table.schema)
-    with iceberg.update_spec() as spec:
-        spec.add_field("ds", IdentityTransform(), "ds")
-    iceberg.append(table)
+    create_ds_table(catalog(s), "cluster.events", to_table(events))
 
     on_cluster = run_job(tmp_path, "on_cluster", cluster)
     assert f"MASTER {cluster}" in on_cluster

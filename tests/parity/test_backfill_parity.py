@@ -7,15 +7,15 @@ with plain pyiceberg and compared to ``reference.snapshot`` by a full outer join
 import math
 from datetime import date, timedelta
 
-import pyarrow as pa
 import pytest
 
-from ai.chronon.api.ttypes import EntitySource, EventSource, Source
+from ai.chronon.api.ttypes import EventSource, Source
 from ai.chronon.group_by import Aggregation, GroupBy, Operation
 from ai.chronon.query import Query, select
 from chronon_cli import settings as settings_module
 from chronon_cli.agg import reference
 from chronon_cli.storage import catalog
+from tests.iceberg_tables import create_ds_table
 from tests.parity.events import random_events, to_table
 
 pytestmark = pytest.mark.spark
@@ -59,16 +59,7 @@ def env(tmp_path_factory):
     home = tmp_path_factory.mktemp("parity_home")
     s = settings_module.load(repo=str(home), env={"CHRONON_HOME": str(home)})
     events = random_events(seed=7, first=FIRST, last=LAST)
-    cat = catalog(s)
-    cat.create_namespace("parity")
-    from pyiceberg.partitioning import PartitionField, PartitionSpec
-    from pyiceberg.transforms import IdentityTransform
-
-    table = to_table(events)
-    iceberg = cat.create_table("parity.events", schema=table.schema)
-    with iceberg.update_spec() as spec:
-        spec.add_field("ds", IdentityTransform(), "ds")
-    iceberg.append(table)
+    create_ds_table(catalog(s), "parity.events", to_table(events))
     return s, events
 
 

@@ -14,6 +14,7 @@ from ai.chronon.query import Query, select
 from chronon_cli import settings as settings_module
 from chronon_cli.agg import reference
 from chronon_cli.storage import catalog
+from tests.iceberg_tables import create_ds_table
 from tests.parity.events import MS_PER_DAY, day_start_ms
 from tests.parity.test_backfill_parity import close
 
@@ -23,13 +24,7 @@ DAYS = [date(2024, 3, 1) + timedelta(days=i) for i in range(4)]
 
 
 def make_table(cat, name, rows, schema):
-    from pyiceberg.transforms import IdentityTransform
-
-    table = pa.Table.from_pylist(rows, schema=schema)
-    iceberg = cat.create_table(name, schema=schema)
-    with iceberg.update_spec() as spec:
-        spec.add_field("ds", IdentityTransform(), "ds")
-    iceberg.append(table)
+    create_ds_table(cat, name, pa.Table.from_pylist(rows, schema=schema))
 
 
 def named(gb, name):
@@ -42,7 +37,6 @@ def env(tmp_path_factory):
     home = tmp_path_factory.mktemp("shapes_home")
     s = settings_module.load(repo=str(home), env={"CHRONON_HOME": str(home)})
     cat = catalog(s)
-    cat.create_namespace("shapes")
     rng = random.Random(3)
     snapshots = [{"user_id": f"u{u}", "item": f"i{rng.randrange(5)}", "price": round(rng.uniform(1, 9), 1),
                   "country": rng.choice(["US", "FR"]), "ds": day}
