@@ -38,10 +38,15 @@ def write_native(df: Any, write: Any, plan: Dict[str, Any]) -> List[WrittenFile]
     for field, ice in zip(target.fields, write.schema.fields):
         col = F.col(f"`{field.name}`") if field.name in present else F.lit(None)
         columns.append(col.cast(field.dataType).alias(field.name, metadata={"parquet.field.id": ice.field_id}))
-    columns.append(F.col(f"`{DS}`").cast("string").alias(PART))
+    # a DATE partition column: cheaper per row than a string; Spark names the folders yyyy-MM-dd
+    columns.append(F.col(f"`{DS}`").alias(PART))
     props = write.properties
     codec = str(props.get(TableProperties.PARQUET_COMPRESSION, TableProperties.PARQUET_COMPRESSION_DEFAULT)).lower()
     writer = df.select(*columns).write.partitionBy(PART).option("compression", SPARK_CODECS.get(codec, codec))
+    if codec == "zstd":
+        # pyarrow's (and so the Python path's) default level; parquet-mr would use 3, which is slower
+        level = props.get(TableProperties.PARQUET_COMPRESSION_LEVEL) or "1"
+        writer = writer.option("parquet.compression.codec.zstd.level", str(level))
     if props.get(TableProperties.PARQUET_ROW_GROUP_SIZE_BYTES):
         writer = writer.option("parquet.block.size", props[TableProperties.PARQUET_ROW_GROUP_SIZE_BYTES])
     writer.mode("errorifexists").parquet(f"file://{staging}")
