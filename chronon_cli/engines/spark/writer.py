@@ -112,7 +112,7 @@ def write_table(df: Any, settings: Any, table_name: str, start: dt.date, end: dt
             from chronon_cli.engines.spark.native_write import write_native
             files = write_native(df, write, plan)
         else:
-            rows = df.mapInArrow(_task_fn(dict(store.spec()), plan), RESULT_SCHEMA).collect()
+            rows = _collect_with_batch_size(df.mapInArrow(_task_fn(dict(store.spec()), plan), RESULT_SCHEMA))
             files = [WrittenFile(path=r["path"], ds=r["ds"], size=r["size"], stats=pickle.loads(r["stats"]))
                      for r in rows]
     except Exception as exc:
@@ -129,6 +129,27 @@ def write_table(df: Any, settings: Any, table_name: str, start: dt.date, end: dt
     return WriteResult(table=table_name, rows=sum(int(f.stats["record_count"]) for f in files),
                        partitions=sorted({f.ds for f in files}), files=len(files), snapshot_id=snapshot_id,
                        seconds=time.monotonic() - began, created=write.created)
+
+
+ARROW_BATCH = {"spark.sql.execution.arrow.maxRecordsPerBatch": "100000",
+               "spark.sql.execution.arrow.maxBytesPerBatch": str(64 << 20)}
+
+
+def _collect_with_batch_size(df: Any) -> List[Any]:
+    """``df.collect()`` feeding the write tasks Arrow batches of up to 100,000 rows / 64 MiB (Spark's
+    default of 10,000 rows costs per-batch overhead); the session settings are restored afterwards."""
+    conf = df.sparkSession.conf
+    before = {key: conf.get(key, None) for key in ARROW_BATCH}
+    for key, value in ARROW_BATCH.items():
+        conf.set(key, value)
+    try:
+        return df.collect()
+    finally:
+        for key, value in before.items():
+            if value is None:
+                conf.unset(key)
+            else:
+                conf.set(key, value)
 
 
 def _native_ok(settings: Any, write: Any) -> bool:
