@@ -204,7 +204,10 @@ class _Elements:
     """Elements sorted by (entity, order keys), with their slots; window selection by slot range."""
 
     def __init__(self, ent: np.ndarray, slot: np.ndarray, keys: List[np.ndarray], n_ent: int, n_slots: int):
-        order = np.lexsort(tuple(keys) + (ent,)) if len(ent) else np.zeros(0, dtype=np.int64)
+        if _ascending([ent] + keys[::-1]):  # e.g. LAST_K lists of rows ordered by (key, day)
+            order = np.arange(len(ent), dtype=np.int64)
+        else:
+            order = np.lexsort(tuple(keys) + (ent,))
         self.order = order
         self.e = ent[order]
         self.s = slot[order]
@@ -228,6 +231,19 @@ class _Elements:
             sel = np.flatnonzero((s >= lo) & (s <= hi)) if lo > 0 else np.flatnonzero(s <= hi)
         cnt = np.bincount(self.e[sel], minlength=self.n_ent)
         return sel, cnt
+
+
+def _ascending(columns: List[np.ndarray]) -> bool:
+    """Are the rows already in lexicographic order of ``columns`` (most significant first)?"""
+    if len(columns[0]) < 2:
+        return True
+    tied = np.ones(len(columns[0]) - 1, dtype=bool)
+    for c in columns:
+        a, b = c[:-1], c[1:]
+        if (tied & (b < a)).any():
+            return False
+        tied &= b == a
+    return True
 
 
 def _list_lengths(lists: pa.Array, valid: np.ndarray) -> np.ndarray:
@@ -403,7 +419,7 @@ def snapshot(agg, daily_irs: pa.Table, dates: List[datetime.date]) -> pa.Table:
     targets = np.array(target_days, dtype=np.int64) - lo + 1
     spans = [n_slots if s is None else s for s in spans_days]
 
-    order = np.argsort(key_ids, kind="stable")
+    order = np.lexsort((days, key_ids))  # by key, then day (list IRs then need no re-sorting)
     table = table.take(pa.array(order))
     key_ids, slot = key_ids[order], slot[order]
     # chunk keys so that the dense grids (entities x max(slots, dates)) and the regrouped
