@@ -77,8 +77,8 @@ class ObjectStore(ABC):
         except OSError as exc:
             raise JobError(f"cannot reach {uri}: {exc}") from None
         if not found:
-            raise JobError(f"no such object: {uri}", hint="check the path, or write the sample data first "
-                           "(chronon_cli.samples.bootcamp.write_sample_data)")
+            raise JobError(f"no such object: {uri}", hint="check the path; for the bootcamp data run "
+                           "`python run.py --mode=sample-data` first")
 
     def list_files(self, uri: str, suffix: str = "") -> List[str]:
         """The files at ``uri``: itself if it is a file, else every file below it (skipping ``_*`` and ``.*``)."""

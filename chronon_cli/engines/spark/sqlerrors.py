@@ -62,7 +62,11 @@ def sql_error(exc: BaseException, statement: str, what: str = "statement") -> Jo
     out.extend(f"    {ln}" for ln in shown)
     if len(lines) > len(shown):
         out.append(f"    ... ({len(lines) - len(shown)} more lines)")
-    return JobError("\n".join(out))
+    hint = None
+    if "TABLE_OR_VIEW_NOT_FOUND" in head:
+        hint = ("Iceberg tables are namespace.table (SHOW TABLES IN <namespace> lists them); "
+                "run the staging query or backfill that produces a missing one")
+    return JobError("\n".join(out), hint=hint)
 
 
 def is_spark_error(exc: BaseException) -> bool:
