@@ -70,23 +70,24 @@ def cluster(tmp_path_factory):
     logs = tmp_path_factory.mktemp("spark_cluster")
     port, ui, worker_ui = free_port(), free_port(), free_port()
     env = dict(os.environ, SPARK_LOCAL_IP="127.0.0.1", SPARK_WORKER_DIR=str(logs / "work"))
-    master = subprocess.Popen([str(SPARK_CLASS), "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1",
-                               "--port", str(port), "--webui-port", str(ui)],
-                              env=env, stdout=open(logs / "master.log", "w"), stderr=subprocess.STDOUT)
-    worker = None
-    try:
-        wait_for_port(port)
-        url = f"spark://127.0.0.1:{port}"
-        worker = subprocess.Popen([str(SPARK_CLASS), "org.apache.spark.deploy.worker.Worker", "--host", "127.0.0.1",
-                                   "--cores", "2", "--memory", "2g", "--webui-port", str(worker_ui), url],
-                                  env=env, stdout=open(logs / "worker.log", "w"), stderr=subprocess.STDOUT)
-        wait_for_port(worker_ui)
-        yield url
-    finally:
-        for proc in (worker, master):
-            if proc is not None:
-                proc.terminate()
-                proc.wait(timeout=30)
+    with open(logs / "master.log", "w") as master_log, open(logs / "worker.log", "w") as worker_log:
+        master = subprocess.Popen([str(SPARK_CLASS), "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1",
+                                   "--port", str(port), "--webui-port", str(ui)],
+                                  env=env, stdout=master_log, stderr=subprocess.STDOUT)
+        worker = None
+        try:
+            wait_for_port(port)
+            url = f"spark://127.0.0.1:{port}"
+            worker = subprocess.Popen([str(SPARK_CLASS), "org.apache.spark.deploy.worker.Worker", "--host",
+                                       "127.0.0.1", "--cores", "2", "--memory", "2g", "--webui-port", str(worker_ui),
+                                       url], env=env, stdout=worker_log, stderr=subprocess.STDOUT)
+            wait_for_port(worker_ui)
+            yield url
+        finally:
+            for proc in (worker, master):
+                if proc is not None:
+                    proc.terminate()
+                    proc.wait(timeout=30)
 
 
 def run_job(repo: Path, name: str, master: str) -> str:

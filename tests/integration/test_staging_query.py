@@ -349,6 +349,7 @@ def test_killed_job_leaves_last_snapshot_readable_and_rerun_completes(spark, loc
     finally:
         os.killpg(job.pid, signal.SIGKILL)
         job.wait()
+        job.stderr.close()
     last = KILL_DAYS - 1
     expected = expected_purchases(local_settings, FIRST, FIRST + dt.timedelta(days=last))
     ids = snapshots(local_settings)
