@@ -14,6 +14,7 @@ from chronon_cli.errors import ChrononError, UsageError
 
 MODES = ("compile", "staging-query-backfill", "backfill", "sample-data", "sql")
 CONF_MODES = ("compile", "staging-query-backfill", "backfill")
+WIDE_ROW = 8  # rows with more fields than this render vertically
 
 # Wide enough for feature tables when output is piped; columns fold rather than truncate.
 out = Console(width=None if sys.stdout.isatty() else 160)
@@ -67,10 +68,18 @@ def render_text(result: Any, title: str = "") -> None:
         nested = [row for row in value if isinstance(row, dict)]
         flat_columns = [c for c in nested[0] if not any(isinstance(r.get(c), list) and r.get(c) and
                                                          isinstance(r.get(c)[0], dict) for r in nested)]
-        table = _table(*flat_columns, title=key)
-        for row in nested:
-            table.add_row(*(_cell(row.get(c)) for c in flat_columns))
-        out.print(table)
+        if len(flat_columns) > WIDE_ROW:  # one key/value table per row reads better than a wrapped grid
+            for row in nested:
+                vertical = _table("field", "value", title=f"{key}: {row.get('table') or row.get('name') or ''}",
+                                  show_header=False)
+                for column in flat_columns:
+                    vertical.add_row(column, _cell(row.get(column)))
+                out.print(vertical)
+        else:
+            table = _table(*flat_columns, title=key)
+            for row in nested:
+                table.add_row(*(_cell(row.get(c)) for c in flat_columns))
+            out.print(table)
         for row in nested:
             for column in set(row) - set(flat_columns):
                 render_text({column: row[column]}, title=f"{key}: {row.get('table') or row.get('name') or ''}")

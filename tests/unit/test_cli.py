@@ -53,3 +53,21 @@ def test_run_py_entry_point_exit_code_for_config_errors(tmp_path):
                            f"--repo={tmp_path}"], capture_output=True, text=True)
     assert proc.returncode == 2
     assert "does not exist" in proc.stderr
+
+
+def test_text_rendering_shows_nested_runs(capsys):
+    from chronon_cli import cli
+
+    wide = {f"field_{i}": i for i in range(10)}
+    cli.render({"mode": "backfill", "runs": [dict(wide, table="ns.t", partitions=["2024-01-01", "2024-01-02",
+                                                                                   "2024-01-03", "2024-01-04"])]},
+               "text")
+    printed = capsys.readouterr().out
+    assert "runs: ns.t" in printed and "field_9" in printed
+    assert "2024-01-01 .. 2024-01-04 (4)" in printed
+
+
+def test_compile_text_output_lists_objects():
+    result = invoke("--mode=compile", f"--repo={ROOT}", "--conf=group_bys/quickstart", "--dry-run")
+    assert result.exit_code == 0
+    assert "quickstart.purchases.v1" in result.output and "group_bys/quickstart/purchases.py" in result.output
