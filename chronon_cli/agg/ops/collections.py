@@ -1,12 +1,11 @@
 """TOP_K, BOTTOM_K, UNIQUE_COUNT, BOUNDED_UNIQUE_COUNT, HISTOGRAM."""
 from __future__ import annotations
 
-import bisect
-import heapq
 
 import pyarrow as pa
 
 from chronon_cli.agg import types as T
+from chronon_cli.agg.ops import bounded
 from chronon_cli.agg.ops.base import Op, int_arg, skip
 
 
@@ -32,27 +31,10 @@ class _TopBottomK(Op):
         return f"{self.name}{self.k}"
 
     def update(self, ir, value, ts=None):
-        if skip(value):
-            return ir
-        if ir is None:
-            return [value]
-        if len(ir) < self.k:
-            bisect.insort(ir, value)
-        elif self.is_top and value > ir[0]:
-            bisect.insort(ir, value)
-            ir.pop(0)
-        elif not self.is_top and value < ir[-1]:
-            bisect.insort(ir, value)
-            ir.pop()
-        return ir
+        return ir if skip(value) else bounded.insert(ir, value, self.k, self.is_top)
 
     def merge(self, a, b):
-        if a is None:
-            return None if b is None else list(b)
-        if b is None:
-            return a
-        merged = list(heapq.merge(a, b))
-        return merged[-self.k:] if self.is_top else merged[: self.k]
+        return bounded.merge(a, b, self.k, self.is_top)
 
     def clone(self, ir):
         return None if ir is None else list(ir)

@@ -6,14 +6,13 @@ FIRST_K the k smallest (output oldest first). Inputs without a ``ts`` are ignore
 """
 from __future__ import annotations
 
-import bisect
-import heapq
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from chronon_cli.agg import types as T
+from chronon_cli.agg.ops import bounded
 from chronon_cli.agg.ops.base import (
     ones,
     INT64_MAX,
@@ -163,26 +162,10 @@ class _FirstLastK(Op):
     def update(self, ir, value, ts=None):
         if skip(value) or ts is None:
             return ir
-        item = (int(ts), value)
-        if ir is None:
-            return [item]
-        if len(ir) < self.k:
-            bisect.insort(ir, item)
-        elif self.is_last and item > ir[0]:
-            bisect.insort(ir, item)
-            ir.pop(0)
-        elif not self.is_last and item < ir[-1]:
-            bisect.insort(ir, item)
-            ir.pop()
-        return ir
+        return bounded.insert(ir, (int(ts), value), self.k, self.is_last)
 
     def merge(self, a, b):
-        if a is None:
-            return None if b is None else list(b)
-        if b is None:
-            return a
-        merged = list(heapq.merge(a, b))
-        return merged[-self.k:] if self.is_last else merged[: self.k]
+        return bounded.merge(a, b, self.k, self.is_last)
 
     def clone(self, ir):
         return None if ir is None else list(ir)
