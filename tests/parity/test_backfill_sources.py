@@ -117,3 +117,17 @@ def test_two_event_sources_with_wheres_and_time_expression(env):
     for key, row in expected.items():
         for feature in ("value_sum_1d", "value_sum_2d", "value_last_2d"):
             assert close(got[key][f"clicks_{feature}"], row[feature]), (key, feature)
+
+
+def test_missing_source_table_is_a_clear_job_error(env):
+    from chronon_cli.engines.spark.backfill import run_backfill
+    from chronon_cli.errors import JobError
+
+    s, _, _, _ = env
+    source = Source(events=EventSource(table="shapes.nowhere", query=Query(selects=select("user_id", "x"),
+                                                                           time_column="ts")))
+    gb = named(GroupBy(sources=[source], keys=["user_id"], aggregations=[
+        Aggregation(input_column="x", operation=Operation.SUM, windows=["1d"])]), "orphan")
+    with pytest.raises(JobError, match="source table shapes.nowhere .* does not exist"):
+        run_backfill(s, gb, DAYS[0], DAYS[1])
+    assert not catalog(s).table_exists("shapes.orphan")

@@ -71,3 +71,27 @@ def test_compile_text_output_lists_objects():
     result = invoke("--mode=compile", f"--repo={ROOT}", "--conf=group_bys/quickstart", "--dry-run")
     assert result.exit_code == 0
     assert "quickstart.purchases.v1" in result.output and "group_bys/quickstart/purchases.py" in result.output
+
+
+def test_backfill_dry_run_from_a_compiled_file_plans_without_spark(tmp_path, monkeypatch):
+    monkeypatch.setenv("CHRONON_HOME", str(tmp_path / "home"))
+    repo = tmp_path / "repo"
+    (repo / "group_bys").mkdir(parents=True)
+    import shutil
+
+    shutil.copytree(ROOT / "group_bys" / "quickstart", repo / "group_bys" / "quickstart")
+    assert invoke("--mode=compile", f"--repo={repo}", "--conf=group_bys/quickstart/purchases.py").exit_code == 0
+    result = invoke("--mode=backfill", f"--repo={repo}", "--conf=production/group_bys/quickstart/purchases.v1",
+                    "--start-date=2024-01-01", "--end-date=2024-01-03", "--dry-run", "--output", "json")
+    assert result.exit_code == 0, result.output
+    run = json.loads(result.output)["runs"][0]
+    assert run["table"] == "quickstart.quickstart_purchases_v1"
+    assert run["planned_partitions"] == ["2024-01-01", "2024-01-02", "2024-01-03"]
+    assert not (tmp_path / "home" / "warehouse" / "quickstart").exists()
+
+
+def test_a_compiled_file_of_another_kind_is_refused(tmp_path):
+    bogus = tmp_path / "not_compiled.v1"
+    bogus.write_text('{"hello": 1}')
+    result = invoke("--mode=backfill", f"--repo={tmp_path}", f"--conf={bogus}", "--ds=2024-01-01")
+    assert result.exit_code == 2 and "not a compiled GroupBy" in result.output
