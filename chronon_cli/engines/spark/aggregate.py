@@ -2,9 +2,13 @@
 
 No operation is implemented here: tasks build a ``GroupByAggregator`` from the (pickled) GroupBy and
 the input schema and call ``daily_irs`` / ``merge_daily_irs`` / ``snapshot``. Data stays on executors.
+Each function returns ``KeyedTasks`` (the shuffled rows, the per-task Arrow function, its output
+schema) rather than a DataFrame, so a writer can run the write in the same tasks
+(``writer.write_table_from_tasks``); ``to_frame()`` gives the DataFrame.
 """
+from dataclasses import dataclass
 from datetime import date
-from typing import Iterator, List, Sequence
+from typing import Callable, Dict, Iterator, List, Sequence
 
 import pyarrow as pa
 from pyspark.sql import DataFrame
@@ -34,7 +38,30 @@ def _partitions(frame: DataFrame, keys: List[str]) -> DataFrame:
     return frame.repartition(*keys)
 
 
-def daily_irs(rows: DataFrame, group_by: ttypes.GroupBy, schema: pa.Schema) -> DataFrame:
+@dataclass(frozen=True)
+class KeyedTasks:
+    """``rows.mapInArrow(task, schema)``, kept apart: ``rows`` shuffled by key, ``task`` maps one Spark
+    task's Arrow batches to batches of the Arrow ``schema``."""
+    rows: DataFrame
+    task: Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]
+    schema: pa.Schema
+
+    def to_frame(self) -> DataFrame:
+        return self.rows.mapInArrow(self.task, from_arrow_schema(self.schema))
+
+    def renamed(self, names: Dict[str, str]) -> "KeyedTasks":
+        """Only the columns in ``names`` (old -> new), in that order, renamed."""
+        inner, old, new = self.task, list(names), list(names.values())
+
+        def task(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+            for batch in inner(batches):
+                yield pa.RecordBatch.from_arrays([batch.column(c) for c in old], names=new)
+
+        schema = pa.schema([self.schema.field(o).with_name(n) for o, n in names.items()])
+        return KeyedTasks(self.rows, task, schema)
+
+
+def daily_irs(rows: DataFrame, group_by: ttypes.GroupBy, schema: pa.Schema) -> KeyedTasks:
     """Selected event rows -> one row per (keys, ds) of that day's IRs (the daily IR table's rows)."""
     ir_schema = GroupByAggregator(group_by, schema).ir_schema
     wanted = [f.name for f in schema] + ["ts", "ds"]
@@ -45,10 +72,10 @@ def daily_irs(rows: DataFrame, group_by: ttypes.GroupBy, schema: pa.Schema) -> D
         if table is not None and table.num_rows:
             yield from _emit(agg.daily_irs(table.select(wanted)), ir_schema)
 
-    return _partitions(rows, group_by.keyColumns).mapInArrow(task, from_arrow_schema(ir_schema))
+    return KeyedTasks(_partitions(rows, group_by.keyColumns), task, ir_schema)
 
 
-def snapshot(irs: DataFrame, group_by: ttypes.GroupBy, schema: pa.Schema, dates: Sequence[date]) -> DataFrame:
+def snapshot(irs: DataFrame, group_by: ttypes.GroupBy, schema: pa.Schema, dates: Sequence[date]) -> KeyedTasks:
     """Daily IR rows -> feature rows for each date (windows are merges of daily IRs)."""
     agg = GroupByAggregator(group_by, schema)
     out_schema = agg.output_schema
@@ -60,11 +87,11 @@ def snapshot(irs: DataFrame, group_by: ttypes.GroupBy, schema: pa.Schema, dates:
         if table is not None and table.num_rows:
             yield from _emit(agg.snapshot(table.cast(agg.ir_schema), dates), out_schema)
 
-    return _partitions(irs, group_by.keyColumns).mapInArrow(task, from_arrow_schema(out_schema))
+    return KeyedTasks(_partitions(irs, group_by.keyColumns), task, out_schema)
 
 
 def snapshot_per_partition(rows: DataFrame, group_by: ttypes.GroupBy, schema: pa.Schema,
-                           dates: Sequence[date]) -> DataFrame:
+                           dates: Sequence[date]) -> KeyedTasks:
     """Entity sources: each ds aggregates its own snapshot (no window reaches into another day)."""
     agg = GroupByAggregator(group_by, schema)
     out_schema = agg.output_schema
@@ -84,4 +111,4 @@ def snapshot_per_partition(rows: DataFrame, group_by: ttypes.GroupBy, schema: pa
             if todays.num_rows:
                 yield from _emit(agg.snapshot(todays, [day]), out_schema)
 
-    return _partitions(rows, group_by.keyColumns).mapInArrow(task, from_arrow_schema(out_schema))
+    return KeyedTasks(_partitions(rows, group_by.keyColumns), task, out_schema)

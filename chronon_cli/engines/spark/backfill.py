@@ -19,6 +19,7 @@ from chronon_cli.engines.spark.group_by_source import contiguous_runs, days, sel
 from chronon_cli.engines.spark.session import get_spark
 from chronon_cli.engines.spark.staging_query import run_staging_query
 from chronon_cli.engines.spark.tables import existing_partitions, read_table, table_exists, write_table
+from chronon_cli.engines.spark.writer import write_table_from_tasks
 from chronon_cli.errors import JobError
 from chronon_cli.spec import derived, ttypes
 
@@ -130,7 +131,7 @@ class Backfill:
         self.timings["inputs"] = round(time.monotonic() - began, 3)
         # no persist: caching the list columns costs more than it saves; the keys are counted from
         # the key columns of the partitions just written (a column-pruned read of the output)
-        written = write_table(self.prefixed(features), self.settings, self.output, a, b, gb.metaData.tableProperties)
+        written = self.write_features(features, a, b)
         self.timings["features_write"] = round(written.seconds, 3)
         mark = time.monotonic()
         keys = read_table(spark, self.settings, self.output, a, b, columns=list(gb.keyColumns),
@@ -154,7 +155,8 @@ class Backfill:
         mark = time.monotonic()
         for lo, hi in contiguous_runs(compute):
             rows = selected_rows(spark, self.settings, self.group_by, lo, hi)
-            write_table(aggregate.daily_irs(rows, self.group_by, schema), self.settings, self.ir_table, lo, hi)
+            irs = aggregate.daily_irs(rows, self.group_by, schema)
+            write_table_from_tasks(irs.rows, irs.task, irs.schema, self.settings, self.ir_table, lo, hi)
         self.timings["daily_irs_write"] = round(time.monotonic() - mark, 3)
         irs = read_table(spark, self.settings, self.ir_table, earliest, b)
         return aggregate.snapshot(irs, self.group_by, schema, days(a, b)), len(compute)
@@ -198,11 +200,22 @@ class Backfill:
             found.append(date.fromisoformat(self.group_by.backfillStartDate))
         return min(found) if found else self.start
 
-    def prefixed(self, features):
+    def write_features(self, features, a: date, b: date):
+        """Write the feature rows (a DataFrame, or ``KeyedTasks`` whose tasks also write) into [a, b]."""
+        props = self.group_by.metaData.tableProperties
+        if isinstance(features, aggregate.KeyedTasks):
+            out = features.renamed(self.feature_names(features.schema.names))
+            return write_table_from_tasks(out.rows, out.task, out.schema, self.settings, self.output, a, b, props)
+        names = self.feature_names(features.columns)
+        return write_table(features.select(*[features[c].alias(n) for c, n in names.items()]),
+                           self.settings, self.output, a, b, props)
+
+    def feature_names(self, columns) -> Dict[str, str]:
+        """Output column names: features prefixed with the GroupBy's short name, keys as they are, ds last."""
         keys = set(self.group_by.keyColumns)
-        renamed = [features[c].alias(c if c in keys or c == "ds" else f"{self.prefix}_{c}")
-                   for c in features.columns if c != "ds"]
-        return features.select(*renamed, features["ds"])
+        names = {c: c if c in keys else f"{self.prefix}_{c}" for c in columns if c != "ds"}
+        names["ds"] = "ds"
+        return names
 
 
 

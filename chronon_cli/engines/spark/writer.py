@@ -22,7 +22,7 @@ import pickle
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from chronon_cli.errors import ConfigError, JobError
 
@@ -45,7 +45,7 @@ class WriteResult:
                 "created": self.created}
 
 
-def _task_fn(store_spec: Dict[str, Any], plan: Dict[str, Any]):
+def _task_fn(store_spec: Dict[str, Any], plan: Dict[str, Any], compute: Optional[Callable] = None):
     def write_partition(batches):
         import pyarrow as pa
         from pyspark import TaskContext
@@ -55,6 +55,8 @@ def _task_fn(store_spec: Dict[str, Any], plan: Dict[str, Any]):
 
         ctx = TaskContext.get()
         tag = f"{ctx.partitionId():05d}-{ctx.taskAttemptId()}" if ctx else uuid.uuid4().hex[:8]
+        if compute is not None:
+            batches = compute(batches)
         files = write_ds_files(store_from_spec(store_spec), plan, batches, tag)
         yield pa.RecordBatch.from_pydict({
             "path": [f.path for f in files],
@@ -91,16 +93,48 @@ def write_table(df: Any, settings: Any, table_name: str, start: dt.date, end: dt
     """
     from pyspark.sql.pandas.types import to_arrow_schema
 
-    from chronon_cli.engines.spark.sqlerrors import is_spark_error, task_error
-    from chronon_cli.storage import catalog, warehouse_store_for_catalog
-    from chronon_cli.storage.iceberg import PartitionWrite, WrittenFile, split_name, write_plan
+    _check_target(table_name, start, end)
+    began = time.monotonic()
+    df = _normalize_ds(df, table_name)
+    return _write(df, None, to_arrow_schema(df.schema, timestamp_utc=True), settings, table_name, start, end,
+                  table_properties, began)
+
+
+def write_table_from_tasks(rows: Any, compute: Callable, schema: Any, settings: Any, table_name: str,
+                           start: dt.date, end: dt.date,
+                           table_properties: Optional[Dict[str, Any]] = None) -> WriteResult:
+    """``write_table(rows.mapInArrow(compute, schema), ...)`` with the write fused into the computing tasks.
+
+    ``compute`` maps a task's Arrow batches of ``rows`` to batches of the Arrow ``schema`` (which has a
+    date ``ds``); each task writes what it computes straight into parquet files, so the computed rows
+    never go back to the JVM. Same table, commit, cleanup and result as ``write_table``. When Spark's
+    own writer applies (``_native_ok``), this is exactly ``write_table`` of the mapped rows.
+    """
+    from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_schema
+
+    _check_target(table_name, start, end)
+    began = time.monotonic()
+    spark_schema = from_arrow_schema(schema)  # what the mapped rows' schema would be
+    return _write(rows, (compute, spark_schema), to_arrow_schema(spark_schema, timestamp_utc=True), settings,
+                  table_name, start, end, table_properties, began)
+
+
+def _check_target(table_name: str, start: dt.date, end: dt.date) -> None:
+    from chronon_cli.storage.iceberg import split_name
 
     if end < start:
         raise ConfigError(f"end date {end} is before start date {start}")
     split_name(table_name)
-    began = time.monotonic()
-    df = _normalize_ds(df, table_name)
-    arrow_schema = to_arrow_schema(df.schema, timestamp_utc=True)
+
+
+def _write(df: Any, compute: Optional[Tuple[Callable, Any]], arrow_schema: Any, settings: Any, table_name: str,
+           start: dt.date, end: dt.date, table_properties: Optional[Dict[str, Any]], began: float) -> WriteResult:
+    """Write ``df`` into [start, end] in one commit; ``compute`` = (task, Spark schema) maps ``df`` first,
+    inside the write tasks (or as a ``mapInArrow`` before Spark's own writer)."""
+    from chronon_cli.engines.spark.sqlerrors import is_spark_error, task_error
+    from chronon_cli.storage import catalog, warehouse_store_for_catalog
+    from chronon_cli.storage.iceberg import PartitionWrite, WrittenFile, write_plan
+
     cat = catalog(settings)
     write = PartitionWrite(cat, table_name, arrow_schema, start, end, table_properties)
     write_id = f"{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
@@ -110,9 +144,10 @@ def write_table(df: Any, settings: Any, table_name: str, start: dt.date, end: dt
     try:
         if native:
             from chronon_cli.engines.spark.native_write import write_native
-            files = write_native(df, write, plan)
+            files = write_native(df.mapInArrow(*compute) if compute else df, write, plan)
         else:
-            rows = _collect_with_batch_size(df.mapInArrow(_task_fn(dict(store.spec()), plan), RESULT_SCHEMA))
+            task = _task_fn(dict(store.spec()), plan, compute[0] if compute else None)
+            rows = _collect_with_batch_size(df.mapInArrow(task, RESULT_SCHEMA))
             files = [WrittenFile(path=r["path"], ds=r["ds"], size=r["size"], stats=pickle.loads(r["stats"]))
                      for r in rows]
     except Exception as exc:
