@@ -34,9 +34,6 @@ class Settings:
     kv: Dict[str, Any] = field(default_factory=dict)
     raw: Dict[str, Any] = field(default_factory=dict)
 
-    def section(self, name: str) -> Dict[str, Any]:
-        return dict(self.raw.get(name) or {})
-
 
 def expand(value: Any, env: Mapping[str, str], where: str) -> Any:
     """Expand ``${VAR}`` and ``${VAR:-default}`` in every string of ``value``; a missing VAR is an error."""

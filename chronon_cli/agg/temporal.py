@@ -36,7 +36,7 @@ def temporal(agg, events: pa.Table, queries: pa.Table) -> pa.Table:
     if "ts" not in events.column_names or "ts" not in queries.column_names:
         raise ValueError("temporal needs a 'ts' column in the events and in the queries")
     check_columns(agg.plan, events, extra=("ts",))
-    n_ev, n_q = events.num_rows, queries.num_rows
+    n_ev = events.num_rows
     ev_keys = events.select(keys)
     both = pa.concat_tables([ev_keys, queries.select(keys).cast(ev_keys.schema)])
     kc = KeyCodes(both, keys)

@@ -4,7 +4,7 @@ Nothing is written unless every object of the run is valid.
 """
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import List, Optional
+from typing import List
 
 from chronon_cli.compile import discover, naming, validate, writer
 from chronon_cli.errors import ConfigError

@@ -5,7 +5,6 @@ from typing import List, Optional
 from chronon_cli.spec import ttypes
 
 _NON_IDENT = re.compile(r"[^A-Za-z0-9_]")
-STAGING_SOURCE_MARK = "stagingQuery"
 
 
 def sanitize(name: str) -> str:

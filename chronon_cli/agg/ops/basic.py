@@ -1,8 +1,6 @@
 """COUNT, SUM, AVERAGE, MIN, MAX: row-level and vectorized."""
 from __future__ import annotations
 
-from typing import Tuple
-
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -35,7 +33,17 @@ def _n_of(arr: pa.Array) -> np.ndarray:
     return arr.is_valid().to_numpy(zero_copy_only=False).astype(np.int64)
 
 
-class Count(Op):
+class _Additive(Op):
+    """Ops whose vectorized components (``_n`` and sums) group and merge by plain addition."""
+
+    def d_group(self, c: Comps, g, size) -> Comps:
+        return {name: gsum(values, g, size) for name, values in c.items()}
+
+    def d_merge(self, a: Comps, b: Comps) -> Comps:
+        return {name: a[name] + b[name] for name in a}
+
+
+class Count(_Additive):
     """IR: number of non-null inputs (int64). Deletable."""
 
     name = "count"
@@ -76,12 +84,6 @@ class Count(Op):
     def d_rows(self, v, ts=None) -> Comps:
         return {"_n": ones(len(v))}
 
-    def d_group(self, c: Comps, g, size) -> Comps:
-        return {"_n": gsum(c["_n"], g, size)}
-
-    def d_merge(self, a: Comps, b: Comps) -> Comps:
-        return {"_n": a["_n"] + b["_n"]}
-
     def d_finalize(self, c: Comps):
         return c["_n"], c["_n"] > 0
 
@@ -92,7 +94,7 @@ class Count(Op):
         return {"_n": pc.fill_null(arr, 0).to_numpy(zero_copy_only=False).astype(np.int64)}, None
 
 
-class Sum(Op):
+class Sum(_Additive):
     """IR: the sum (int64 for integer/boolean inputs, float64 for floats). Deletable.
 
     Deleting cannot tell an emptied window from a zero sum (the IR has no count); pair SUM with
@@ -142,12 +144,6 @@ class Sum(Op):
     def d_rows(self, v, ts=None) -> Comps:
         return {"_n": ones(len(v)), "sum": v.astype(self._dtype, copy=False)}
 
-    def d_group(self, c, g, size):
-        return {"_n": gsum(c["_n"], g, size), "sum": gsum(c["sum"], g, size)}
-
-    def d_merge(self, a, b):
-        return {"_n": a["_n"] + b["_n"], "sum": a["sum"] + b["sum"]}
-
     def d_finalize(self, c):
         valid = c["_n"] > 0
         if self.is_float:
@@ -161,7 +157,7 @@ class Sum(Op):
         return {"_n": _n_of(arr), "sum": pc.fill_null(arr, 0).to_numpy(zero_copy_only=False).astype(self._dtype)}, None
 
 
-class Average(Op):
+class Average(_Additive):
     """IR: struct<sum: double, count: long>. Output double. Deletable."""
 
     name = "average"
@@ -208,12 +204,6 @@ class Average(Op):
 
     def d_rows(self, v, ts=None):
         return {"_n": ones(len(v)), "sum": v.astype(np.float64, copy=False)}
-
-    def d_group(self, c, g, size):
-        return {"_n": gsum(c["_n"], g, size), "sum": gsum(c["sum"], g, size)}
-
-    def d_merge(self, a, b):
-        return {"_n": a["_n"] + b["_n"], "sum": a["sum"] + b["sum"]}
 
     def d_finalize(self, c):
         mean = safe_div(c["sum"], c["_n"])

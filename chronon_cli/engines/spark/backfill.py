@@ -8,7 +8,6 @@ aggregates its own snapshot. GroupBys without aggregations copy the selected col
 
 Each chunk replaces its output partitions in one Iceberg commit (idempotent, atomic).
 """
-import math
 import time
 from datetime import date, timedelta
 from typing import Callable, Dict, List, Optional
@@ -25,7 +24,6 @@ from chronon_cli.spec import derived, ttypes
 
 Progress = Optional[Callable[[str, int, int], None]]
 IR_TABLE_SUFFIX = "_daily_irs"
-MS_PER_DAY = 86_400_000
 
 
 def ir_table_name(group_by: ttypes.GroupBy) -> str:
@@ -42,7 +40,7 @@ def max_window_days(group_by: ttypes.GroupBy) -> Optional[int]:
     for aggregation in group_by.aggregations or []:
         if not aggregation.windows:
             return None
-        lengths += [math.ceil(windows.window_ms(w) / MS_PER_DAY) for w in aggregation.windows]
+        lengths += [windows.window_days(w) for w in aggregation.windows]
     return max(lengths)
 
 

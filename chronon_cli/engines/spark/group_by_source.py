@@ -12,7 +12,6 @@ from chronon_cli.errors import JobError
 from chronon_cli.spec import derived, ttypes
 
 _view_ids = itertools.count()
-MS_PER_DAY = 86_400_000
 
 
 def _quote(name: str) -> str:
@@ -70,7 +69,7 @@ def _select_sql(source: ttypes.Source, query: ttypes.Query, view: str, first: da
                  f"WHERE {' AND '.join(wheres)}")
         return (f"SELECT *, CAST(TIMESTAMP_MILLIS(ts) AS DATE) AS ds FROM ({inner}) "
                 f"WHERE ts IS NOT NULL AND CAST(TIMESTAMP_MILLIS(ts) AS DATE) BETWEEN DATE '{first}' AND DATE '{last}'")
-    end_of_day = f"(UNIX_MILLIS(CAST(DATE_ADD(ds, 1) AS TIMESTAMP)) - 1)"
+    end_of_day = "(UNIX_MILLIS(CAST(DATE_ADD(ds, 1) AS TIMESTAMP)) - 1)"
     return f"SELECT {', '.join(selects)}, {end_of_day} AS ts, ds FROM {view} WHERE {' AND '.join(wheres)}"
 
 
