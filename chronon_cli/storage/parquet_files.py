@@ -188,13 +188,22 @@ def write_ds_files(store: Any, plan: Dict[str, Any], batches: Iterator[Any], tag
     Rows whose ds is null or outside [plan.start, plan.end] raise DsRangeError; files written so far
     by this call are deleted then.
     """
-    writer = _DsWriter(store, plan, tag)
+    return write_tagged_ds_files(store, [plan], ((0, batch) for batch in batches), tag)[0]
+
+
+def write_tagged_ds_files(store: Any, plans: Sequence[Dict[str, Any]], tagged_batches: Iterator[Any],
+                          tag: str = "0") -> List[List[WrittenFile]]:
+    """``write_ds_files`` for several tables at once: ``tagged_batches`` yields (index into ``plans``,
+    batch) pairs; returns the files of each plan. On any error every file of every plan written by
+    this call is deleted."""
+    writers = [_DsWriter(store, plan, tag) for plan in plans]
     try:
-        for batch in batches:
-            writer.add(batch)
-        return writer.finish()
+        for index, batch in tagged_batches:
+            writers[index].add(batch)
+        return [writer.finish() for writer in writers]
     except BaseException:
-        writer.abort()
+        for writer in writers:
+            writer.abort()
         raise
 
 

@@ -8,7 +8,7 @@ schema) rather than a DataFrame, so a writer can run the write in the same tasks
 """
 from dataclasses import dataclass
 from datetime import date
-from typing import Callable, Dict, Iterator, List, Sequence
+from typing import Callable, Dict, Iterator, List, Optional, Sequence
 
 import pyarrow as pa
 from pyspark.sql import DataFrame
@@ -112,3 +112,94 @@ def snapshot_per_partition(rows: DataFrame, group_by: ttypes.GroupBy, schema: pa
                 yield from _emit(agg.snapshot(todays, [day]), out_schema)
 
     return KeyedTasks(_partitions(rows, group_by.keyColumns), task, out_schema)
+
+
+EVENTS, IRS = "__chronon_events", "__chronon_irs"
+
+
+@dataclass(frozen=True)
+class FusedSnapshot:
+    """Events of the days whose IRs are missing plus the stored daily IRs, in one frame shuffled by
+    key; ``task`` maps a task's batches to (0, new daily IR batch) and (1, feature batch) pairs, for
+    ``writer.write_tables_from_tasks`` with targets [IR table, output table]."""
+    rows: DataFrame
+    task: Callable[[Iterator[pa.RecordBatch]], Iterator[tuple]]
+    ir_schema: pa.Schema
+    output_schema: pa.Schema
+
+
+def fused_snapshot(events: Optional[DataFrame], stored_irs: Optional[DataFrame], group_by: ttypes.GroupBy,
+                   schema: pa.Schema, dates: Sequence[date], ir_days: Sequence[date],
+                   names: Dict[str, str]) -> FusedSnapshot:
+    """One pass for a chunk of event-source features: each task computes the daily IRs of its keys'
+    ``events`` (selected rows), merges them with its keys' ``stored_irs`` (IR-table rows of other
+    days) and snapshots ``dates``. It emits the new IRs, plus the stored ones whose day lies within
+    ``ir_days``' range (so that replacing that range keeps them), and the features, renamed by
+    ``names`` (output column -> name, in order). One shuffle, no IR round trip through storage."""
+    from pyspark.sql import functions as F
+
+    keys = list(group_by.keyColumns)
+    agg = GroupByAggregator(group_by, schema)
+    ir_schema, out_schema = agg.ir_schema, agg.output_schema
+    renamed = pa.schema([out_schema.field(o).with_name(n) for o, n in names.items()])
+    inputs = [f.name for f in schema if f.name not in keys]
+    frames = []
+    if events is not None:
+        packed = F.struct(*[F.col(f"`{c}`") for c in inputs + ["ts"]]).alias(EVENTS)
+        frames.append(events.select(*[F.col(f"`{k}`") for k in keys], F.col("ds"), packed))
+    if stored_irs is not None:
+        packed = F.struct(*[F.col(f"`{c}`") for c in agg.ir_columns]).alias(IRS)
+        frames.append(stored_irs.select(*[F.col(f"`{k}`") for k in keys], F.col("ds"), packed))
+    rows = frames[0]
+    for frame in frames[1:]:
+        rows = rows.unionByName(frame, allowMissingColumns=True)
+    dates = list(dates)
+    ir_lo = pa.scalar(min(ir_days), pa.date32()) if ir_days else None
+    ir_hi = pa.scalar(max(ir_days), pa.date32()) if ir_days else None
+    old, new = list(names), list(names.values())
+    feature_index = 1 if ir_days else 0  # targets: [IR table (when IR days are computed), output]
+
+    def unpack(table: pa.Table, column: str) -> pa.Table:
+        import pyarrow.compute as pc
+
+        packed = table.column(column)
+        part = table.filter(pc.is_valid(packed))
+        if not part.num_rows:
+            return None
+        inner = part.column(column).combine_chunks()
+        data = {k: part.column(k) for k in keys}
+        data["ds"] = part.column("ds")
+        for i, field in enumerate(inner.type):
+            data[field.name] = inner.field(i)
+        return pa.table(data)
+
+    def task(batches: Iterator[pa.RecordBatch]) -> Iterator[tuple]:
+        import pyarrow.compute as pc
+
+        agg = GroupByAggregator(group_by, schema)
+        table = _one_table(batches)
+        if table is None or not table.num_rows:
+            return
+        irs = []
+        fresh = unpack(table, EVENTS) if EVENTS in table.column_names else None
+        if fresh is not None:
+            fresh = agg.daily_irs(fresh.select(keys + inputs + ["ts", "ds"])).cast(ir_schema)
+            irs.append(fresh)
+            for batch in fresh.to_batches(max_chunksize=65_536):
+                yield 0, batch
+        stored = unpack(table, IRS) if IRS in table.column_names else None
+        if stored is not None:
+            stored = stored.select(ir_schema.names).cast(ir_schema)
+            irs.append(stored)
+            if ir_lo is not None:
+                kept = stored.filter(pc.and_(pc.greater_equal(stored["ds"], ir_lo), pc.less_equal(stored["ds"], ir_hi)))
+                for batch in kept.to_batches(max_chunksize=65_536):
+                    yield 0, batch
+        features = agg.snapshot(pa.concat_tables(irs) if len(irs) > 1 else irs[0], dates)
+        if features.num_rows:
+            features = features.cast(out_schema)
+            out = pa.table([features.column(c) for c in old], names=new)
+            for batch in out.to_batches(max_chunksize=65_536):
+                yield feature_index, batch
+
+    return FusedSnapshot(rows.repartition(*[F.col(f"`{k}`") for k in keys]), task, ir_schema, renamed)

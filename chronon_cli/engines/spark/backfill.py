@@ -12,13 +12,13 @@ import time
 from datetime import date, timedelta
 from typing import Callable, Dict, List, Optional
 
-from chronon_cli.agg import windows
+from chronon_cli.agg import GroupByAggregator, windows
 from chronon_cli.engines.spark import aggregate
 from chronon_cli.engines.spark.group_by_source import contiguous_runs, days, selected_rows
 from chronon_cli.engines.spark.session import get_spark
 from chronon_cli.engines.spark.staging_query import run_staging_query
 from chronon_cli.engines.spark.tables import existing_partitions, read_table, table_exists, write_table
-from chronon_cli.engines.spark.writer import write_table_from_tasks
+from chronon_cli.engines.spark.writer import Target, write_tables_from_tasks
 from chronon_cli.errors import JobError
 from chronon_cli.spec import derived, ttypes
 
@@ -120,44 +120,66 @@ class Backfill:
         began = time.monotonic()
         self.timings: Dict[str, float] = {}
         gb = self.group_by
-        if not gb.aggregations:
-            features, read = self.copy_selected(spark, a, b)
-        elif _has_events(gb):
-            features, read = self.event_features(spark, a, b, result)
+        if gb.aggregations and _has_events(gb):
+            written, read = self.event_features(spark, a, b, result)
+            keys = written.keys
         else:
-            features, read = self.entity_features(spark, a, b)
-        self.timings["inputs"] = round(time.monotonic() - began, 3)
-        # no persist: caching the list columns costs more than it saves; the keys are counted from
-        # the key columns of the partitions just written (a column-pruned read of the output)
-        written = self.write_features(features, a, b)
-        self.timings["features_write"] = round(written.seconds, 3)
-        mark = time.monotonic()
-        keys = read_table(spark, self.settings, self.output, a, b, columns=list(gb.keyColumns),
-                          snapshot_id=written.snapshot_id).distinct().count() if written.rows else 0
-        self.timings["key_count"] = round(time.monotonic() - mark, 3)
+            if not gb.aggregations:
+                features, read = self.copy_selected(spark, a, b)
+            else:
+                features, read = self.entity_features(spark, a, b)
+            self.timings["inputs"] = round(time.monotonic() - began, 3)
+            written = self.write_features(features, a, b)
+            self.timings["features_write"] = round(written.seconds, 3)
+            keys = written.keys
+            if keys is None:
+                # the keys of the partitions just written (a column-pruned read of the output)
+                mark = time.monotonic()
+                keys = read_table(spark, self.settings, self.output, a, b, columns=list(gb.keyColumns),
+                                  snapshot_id=written.snapshot_id).distinct().count() if written.rows else 0
+                self.timings["key_count"] = round(time.monotonic() - mark, 3)
         return {"start": str(a), "end": str(b), "partitions": [str(d) for d in written.partitions],
                 "rows": written.rows, "keys": keys, "source_partitions_read": read,
                 "seconds": round(time.monotonic() - began, 3), "timings": dict(self.timings)}
 
     def event_features(self, spark, a: date, b: date, result: Dict):
+        """Features of [a, b] and the missing daily IRs, in one Spark job (``aggregate.fused_snapshot``):
+        events are read only for IR days not stored yet (``--force``: also the chunk's own days), the
+        other IR days come from the IR table. IRs and features are committed in that order."""
+        mark = time.monotonic()
         window = max_window_days(self.group_by)
         earliest = self.earliest_source_day() if window is None else a - timedelta(days=window - 1)
         result["dependency_runs"] += self.ensure_staging_partitions(earliest, b)
-        probe = selected_rows(spark, self.settings, self.group_by, a, a)  # lazy: only its schema is used
-        schema = aggregate.input_schema(probe, self.group_by.keyColumns)
-        have = _partitions(self.settings, self.ir_table)
-        available = self.source_days(earliest, b)
-        # IR days come from source partitions that exist and are not in the IR table yet
-        # (--force recomputes the chunk's own days).
-        compute = [d for d in available if d not in have or (self.force and d >= a)]
-        mark = time.monotonic()
+        have = {d for d in _partitions(self.settings, self.ir_table) if earliest <= d <= b}
+        compute = [d for d in self.source_days(earliest, b) if d not in have or (self.force and d >= a)]
+        events = None
         for lo, hi in contiguous_runs(compute):
-            rows = selected_rows(spark, self.settings, self.group_by, lo, hi)
-            irs = aggregate.daily_irs(rows, self.group_by, schema)
-            write_table_from_tasks(irs.rows, irs.task, irs.schema, self.settings, self.ir_table, lo, hi)
-        self.timings["daily_irs_write"] = round(time.monotonic() - mark, 3)
-        irs = read_table(spark, self.settings, self.ir_table, earliest, b)
-        return aggregate.snapshot(irs, self.group_by, schema, days(a, b)), len(compute)
+            run = selected_rows(spark, self.settings, self.group_by, lo, hi)
+            if run is not None:
+                events = run if events is None else events.unionByName(run)
+        probe = events if events is not None else selected_rows(spark, self.settings, self.group_by, a, a)
+        schema = aggregate.input_schema(probe, self.group_by.keyColumns)  # lazy frame: only its schema is used
+        stored = None
+        kept = sorted(have - set(compute))
+        if kept:
+            stored = read_table(spark, self.settings, self.ir_table, kept[0], kept[-1])
+            if compute and compute[0] <= kept[-1] and kept[0] <= compute[-1]:
+                stored = stored.where(~stored["ds"].isin(*compute))
+        if events is None and stored is None:
+            raise JobError(f"no source partition of {self.group_by.metaData.name} covers {earliest}..{b}",
+                           hint="load the source table's partitions first")
+        probe_names = GroupByAggregator(self.group_by, schema).output_schema.names
+        fused = aggregate.fused_snapshot(events, stored, self.group_by, schema, days(a, b), compute,
+                                         self.feature_names(probe_names))
+        targets = []
+        if compute:
+            targets.append(Target(self.ir_table, fused.ir_schema, compute[0], compute[-1]))
+        targets.append(Target(self.output, fused.output_schema, a, b, self.group_by.metaData.tableProperties,
+                              count_keys=tuple(self.group_by.keyColumns)))
+        self.timings["plan"] = round(time.monotonic() - mark, 3)
+        results = write_tables_from_tasks(fused.rows, fused.task, targets, self.settings)
+        self.timings["compute_write"] = round(results[-1].seconds, 3)
+        return results[-1], len(compute)
 
     def entity_features(self, spark, a: date, b: date):
         rows = selected_rows(spark, self.settings, self.group_by, a, b)
@@ -203,7 +225,10 @@ class Backfill:
         props = self.group_by.metaData.tableProperties
         if isinstance(features, aggregate.KeyedTasks):
             out = features.renamed(self.feature_names(features.schema.names))
-            return write_table_from_tasks(out.rows, out.task, out.schema, self.settings, self.output, a, b, props)
+            target = Target(self.output, out.schema, a, b, props, count_keys=tuple(self.group_by.keyColumns))
+            task = out.task  # the closure must not reach the DataFrame
+            return write_tables_from_tasks(out.rows, lambda batches: ((0, batch) for batch in task(batches)),
+                                           [target], self.settings)[0]
         names = self.feature_names(features.columns)
         return write_table(features.select(*[features[c].alias(n) for c, n in names.items()]),
                            self.settings, self.output, a, b, props)

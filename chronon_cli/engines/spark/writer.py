@@ -22,11 +22,11 @@ import pickle
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from chronon_cli.errors import ConfigError, JobError
 
-RESULT_SCHEMA = "path string, ds date, size long, rows long, stats binary"
+RESULT_SCHEMA = "target int, path string, ds date, size long, rows long, stats binary, keys long"
 
 
 @dataclass
@@ -38,6 +38,7 @@ class WriteResult:
     snapshot_id: Optional[int]
     seconds: float
     created: bool = False
+    keys: Optional[int] = None  # distinct keys written, when the target asked for them
 
     def to_dict(self) -> Dict[str, Any]:
         return {"table": self.table, "rows": self.rows, "partitions": [d.isoformat() for d in self.partitions],
@@ -45,26 +46,59 @@ class WriteResult:
                 "created": self.created}
 
 
-def _task_fn(store_spec: Dict[str, Any], plan: Dict[str, Any], compute: Optional[Callable] = None):
+@dataclass(frozen=True)
+class Target:
+    """One table a write replaces ds partitions [start, end] of.
+
+    ``schema``: the Arrow schema of its batches (a date ``ds``). ``count_keys``: key columns whose
+    distinct values each task counts in what it writes; the sum over tasks is the table's distinct
+    key count only when rows are partitioned by those keys (each key in one task).
+    """
+    table: str
+    schema: Any
+    start: dt.date
+    end: dt.date
+    properties: Optional[Dict[str, Any]] = None
+    count_keys: Tuple[str, ...] = ()
+
+
+def _distinct(parts: List[Any], columns: Sequence[str]) -> int:
+    import pyarrow as pa
+
+    if not parts:
+        return 0
+    return pa.Table.from_batches(parts).group_by(list(columns)).aggregate([]).num_rows
+
+
+def _task_fn(store_spec: Dict[str, Any], plans: List[Dict[str, Any]], count_keys: List[Tuple[str, ...]],
+             tagged: Callable):
+    """The write task: ``tagged`` maps the task's batches to (target index, batch) pairs."""
     def write_partition(batches):
         import pyarrow as pa
         from pyspark import TaskContext
 
         from chronon_cli.storage import store_from_spec
-        from chronon_cli.storage.parquet_files import write_ds_files
+        from chronon_cli.storage.parquet_files import write_tagged_ds_files
 
         ctx = TaskContext.get()
         tag = f"{ctx.partitionId():05d}-{ctx.taskAttemptId()}" if ctx else uuid.uuid4().hex[:8]
-        if compute is not None:
-            batches = compute(batches)
-        files = write_ds_files(store_from_spec(store_spec), plan, batches, tag)
-        yield pa.RecordBatch.from_pydict({
-            "path": [f.path for f in files],
-            "ds": pa.array([f.ds for f in files], pa.date32()),
-            "size": pa.array([f.size for f in files], pa.int64()),
-            "rows": pa.array([f.stats["record_count"] for f in files], pa.int64()),
-            "stats": pa.array([pickle.dumps(f.stats) for f in files], pa.binary()),
-        })
+        keys: List[List[Any]] = [[] for _ in plans]
+
+        def counted():
+            for index, batch in tagged(batches):
+                if count_keys[index]:
+                    keys[index].append(batch.select(list(count_keys[index])))
+                yield index, batch
+
+        files = write_tagged_ds_files(store_from_spec(store_spec), plans, counted(), tag)
+        rows = [(i, f.path, f.ds, f.size, f.stats["record_count"], pickle.dumps(f.stats), None)
+                for i, written in enumerate(files) for f in written]
+        rows += [(i, None, None, None, None, None, _distinct(keys[i], count_keys[i]))
+                 for i in range(len(plans)) if count_keys[i]]
+        columns = list(zip(*rows)) if rows else [()] * 7
+        types = [pa.int32(), pa.string(), pa.date32(), pa.int64(), pa.int64(), pa.binary(), pa.int64()]
+        names = ["target", "path", "ds", "size", "rows", "stats", "keys"]
+        yield pa.RecordBatch.from_arrays([pa.array(list(c), t) for c, t in zip(columns, types)], names=names)
     return write_partition
 
 
@@ -84,6 +118,10 @@ def _normalize_ds(df: Any, name: str) -> Any:
     raise JobError(f"cannot write {name}: ds must be a DATE or a 'YYYY-MM-DD' string, not {kind.simpleString()}")
 
 
+def _untagged(batches):
+    return ((0, batch) for batch in batches)
+
+
 def write_table(df: Any, settings: Any, table_name: str, start: dt.date, end: dt.date,
                 table_properties: Optional[Dict[str, Any]] = None) -> WriteResult:
     """Replace exactly the ds partitions [start, end] of ``table_name`` with ``df``, in one Iceberg commit.
@@ -96,8 +134,8 @@ def write_table(df: Any, settings: Any, table_name: str, start: dt.date, end: dt
     _check_target(table_name, start, end)
     began = time.monotonic()
     df = _normalize_ds(df, table_name)
-    return _write(df, None, to_arrow_schema(df.schema, timestamp_utc=True), settings, table_name, start, end,
-                  table_properties, began)
+    target = Target(table_name, to_arrow_schema(df.schema, timestamp_utc=True), start, end, table_properties)
+    return _write(df, _untagged, None, [target], settings, began)[0]
 
 
 def write_table_from_tasks(rows: Any, compute: Callable, schema: Any, settings: Any, table_name: str,
@@ -110,13 +148,33 @@ def write_table_from_tasks(rows: Any, compute: Callable, schema: Any, settings: 
     never go back to the JVM. Same table, commit, cleanup and result as ``write_table``. When Spark's
     own writer applies (``_native_ok``), this is exactly ``write_table`` of the mapped rows.
     """
-    from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_schema
+    from pyspark.sql.pandas.types import from_arrow_schema
 
-    _check_target(table_name, start, end)
     began = time.monotonic()
     spark_schema = from_arrow_schema(schema)  # what the mapped rows' schema would be
-    return _write(rows, (compute, spark_schema), to_arrow_schema(spark_schema, timestamp_utc=True), settings,
-                  table_name, start, end, table_properties, began)
+    target = _target(Target(table_name, schema, start, end, table_properties))
+    return _write(rows, lambda batches: _untagged(compute(batches)), (compute, spark_schema), [target], settings,
+                  began)[0]
+
+
+def write_tables_from_tasks(rows: Any, compute: Callable, targets: Sequence[Target], settings: Any
+                            ) -> List[WriteResult]:
+    """Several tables written by the same tasks: ``compute`` maps a task's Arrow batches of ``rows``
+    to (index into ``targets``, batch) pairs, and each task writes every batch into the files of its
+    target. The driver then commits the targets in order, one commit each (a target's commit does
+    not depend on a later one; if a commit fails, the later targets' files are deleted)."""
+    began = time.monotonic()
+    return _write(rows, compute, None, [_target(t) for t in targets], settings, began)
+
+
+def _target(target: Target) -> Target:
+    """``target`` with its schema as Spark would hand it over (checked, timestamps in UTC)."""
+    from dataclasses import replace
+
+    from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_schema
+
+    _check_target(target.table, target.start, target.end)
+    return replace(target, schema=to_arrow_schema(from_arrow_schema(target.schema), timestamp_utc=True))
 
 
 def _check_target(table_name: str, start: dt.date, end: dt.date) -> None:
@@ -127,43 +185,57 @@ def _check_target(table_name: str, start: dt.date, end: dt.date) -> None:
     split_name(table_name)
 
 
-def _write(df: Any, compute: Optional[Tuple[Callable, Any]], arrow_schema: Any, settings: Any, table_name: str,
-           start: dt.date, end: dt.date, table_properties: Optional[Dict[str, Any]], began: float) -> WriteResult:
-    """Write ``df`` into [start, end] in one commit; ``compute`` = (task, Spark schema) maps ``df`` first,
-    inside the write tasks (or as a ``mapInArrow`` before Spark's own writer)."""
+def _write(df: Any, tagged: Callable, native_compute: Optional[Tuple[Callable, Any]], targets: List[Target],
+           settings: Any, began: float) -> List[WriteResult]:
+    """Write ``df`` into the targets, one commit each. ``tagged`` maps a task's batches of ``df`` to
+    (target index, batch) pairs inside the write tasks. With one target and Spark's own writer
+    (``_native_ok``), ``native_compute`` = (task, Spark schema) maps ``df`` first, or ``df`` is written
+    as it is when it is None."""
     from chronon_cli.engines.spark.sqlerrors import is_spark_error, task_error
     from chronon_cli.storage import catalog, warehouse_store_for_catalog
     from chronon_cli.storage.iceberg import PartitionWrite, WrittenFile, write_plan
 
     cat = catalog(settings)
-    write = PartitionWrite(cat, table_name, arrow_schema, start, end, table_properties)
-    write_id = f"{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
-    plan = write_plan(write, write_id)
+    writes = [PartitionWrite(cat, t.table, t.schema, t.start, t.end, t.properties) for t in targets]
+    write_ids = [f"{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}" for _ in targets]
+    plans = [write_plan(w, i) for w, i in zip(writes, write_ids)]
     store = warehouse_store_for_catalog(cat)
-    native = _native_ok(settings, write)
+    native = len(targets) == 1 and not targets[0].count_keys and _native_ok(settings, writes[0])
+    files: List[List[Any]] = [[] for _ in targets]
+    keys: List[Optional[int]] = [None] * len(targets)
     try:
         if native:
             from chronon_cli.engines.spark.native_write import write_native
-            files = write_native(df.mapInArrow(*compute) if compute else df, write, plan)
+            files[0] = write_native(df.mapInArrow(*native_compute) if native_compute else df, writes[0], plans[0])
         else:
-            task = _task_fn(dict(store.spec()), plan, compute[0] if compute else None)
-            rows = _collect_with_batch_size(df.mapInArrow(task, RESULT_SCHEMA))
-            files = [WrittenFile(path=r["path"], ds=r["ds"], size=r["size"], stats=pickle.loads(r["stats"]))
-                     for r in rows]
+            task = _task_fn(dict(store.spec()), plans, [tuple(t.count_keys) for t in targets], tagged)
+            for r in _collect_with_batch_size(df.mapInArrow(task, RESULT_SCHEMA)):
+                if r["path"] is None:
+                    keys[r["target"]] = (keys[r["target"]] or 0) + r["keys"]
+                else:
+                    files[r["target"]].append(WrittenFile(path=r["path"], ds=r["ds"], size=r["size"],
+                                                          stats=pickle.loads(r["stats"])))
     except Exception as exc:
-        _cleanup(store, write, write_id)
+        for write, write_id in zip(writes, write_ids):
+            _cleanup(store, write, write_id)
         if is_spark_error(exc):
-            raise task_error(exc, f"writing {table_name} [{start}, {end}]") from None
+            what = ", ".join(f"{t.table} [{t.start}, {t.end}]" for t in targets)
+            raise task_error(exc, f"writing {what}") from None
         raise
-    try:
-        snapshot_id = write.commit(files, snapshot_properties={
-            "chronon.write-id": write_id, "chronon.ds-range": f"{start.isoformat()}..{end.isoformat()}"})
-    except BaseException:
-        store.delete(f.path for f in files)
-        raise
-    return WriteResult(table=table_name, rows=sum(int(f.stats["record_count"]) for f in files),
-                       partitions=sorted({f.ds for f in files}), files=len(files), snapshot_id=snapshot_id,
-                       seconds=time.monotonic() - began, created=write.created)
+    results = []
+    for i, (target, write, write_id) in enumerate(zip(targets, writes, write_ids)):
+        try:
+            snapshot_id = write.commit(files[i], snapshot_properties={
+                "chronon.write-id": write_id,
+                "chronon.ds-range": f"{target.start.isoformat()}..{target.end.isoformat()}"})
+        except BaseException:
+            store.delete(f.path for later in files[i:] for f in later)
+            raise
+        results.append(WriteResult(
+            table=target.table, rows=sum(int(f.stats["record_count"]) for f in files[i]),
+            partitions=sorted({f.ds for f in files[i]}), files=len(files[i]), snapshot_id=snapshot_id,
+            seconds=time.monotonic() - began, created=write.created, keys=keys[i]))
+    return results
 
 
 ARROW_BATCH = {"spark.sql.execution.arrow.maxRecordsPerBatch": "100000",
