@@ -12,6 +12,7 @@ import numpy as np
 import pyarrow as pa
 
 from chronon_cli.agg import arrays as A
+from chronon_cli.agg import sorting
 from chronon_cli.agg import types as T
 from chronon_cli.agg.codes import pair_ids
 from chronon_cli.agg.ops import collections as C
@@ -26,6 +27,28 @@ def _offsets(owner_sorted: np.ndarray, n: int) -> pa.Array:
     np.cumsum(counts, out=offsets[1:])
     mask = np.append(counts == 0, False)
     return pa.array(offsets.astype(np.int32), mask=mask, type=pa.int32())
+
+
+def _offsets_of(counts: np.ndarray) -> pa.Array:
+    """List offsets for groups of ``counts`` elements (empty groups are null lists)."""
+    offsets = np.zeros(len(counts) + 1, dtype=np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    return pa.array(offsets.astype(np.int32), mask=np.append(counts == 0, False), type=pa.int32())
+
+
+def _keep_k(order: np.ndarray, group: np.ndarray, n: int, k: int, last: bool):
+    """``order`` sorts the rows by group: keep the last (or first) ``k`` rows of every group.
+    -> (kept part of ``order``, kept rows per group)."""
+    counts = np.bincount(group, minlength=n) if len(group) else np.zeros(n, dtype=np.int64)
+    if len(counts) == 0 or counts.max() <= k:
+        return order, counts
+    ends = np.cumsum(counts)
+    pos = np.arange(len(order), dtype=np.int64)
+    if last:
+        keep = pos >= np.repeat(ends - k, counts)
+    else:
+        keep = pos < np.repeat(ends - counts + k, counts)
+    return order[keep], np.minimum(counts, k)
 
 
 def _rank_in_group(owner_sorted: np.ndarray, n: int):
@@ -71,7 +94,7 @@ def build(op: Op, codec: ValueCodec, v: np.ndarray, ts: Optional[np.ndarray], en
         keys = dictionary.take(pa.array(p_code, type=pa.int64()))
         return A.build_map(p_ent, n_ent, keys, pa.array(counts, type=pa.int64()))
     if isinstance(op, C.UniqueCount):  # also BoundedUniqueCount
-        order = np.lexsort((v, ent))
+        order = sorting.by_group_value(ent, n_ent, v)
         e, x = ent[order], v[order]
         keep = np.ones(len(e), dtype=bool)
         keep[1:] = (e[1:] != e[:-1]) | (x[1:] != x[:-1])
@@ -82,22 +105,17 @@ def build(op: Op, codec: ValueCodec, v: np.ndarray, ts: Optional[np.ndarray], en
         values = codec.decode(x, np.ones(len(x), dtype=bool))
         return pa.ListArray.from_arrays(_offsets(e, n_ent), values, type=op.ir_type)
     if isinstance(op, C._TopBottomK):
-        order = np.lexsort((v, ent))
-        e, x = ent[order], v[order]
-        pos, size = _rank_in_group(e, n_ent)
-        keep = (size - pos <= op.k) if op.is_top else (pos < op.k)
-        e, x = e[keep], x[keep]
-        values = codec.decode(x, np.ones(len(x), dtype=bool))
-        return pa.ListArray.from_arrays(_offsets(e, n_ent), values, type=op.ir_type)
+        order = sorting.by_group_value(ent, n_ent, v)
+        order, kept = _keep_k(order, ent, n_ent, op.k, op.is_top)
+        values = codec.decode(v[order], np.ones(len(order), dtype=bool))
+        return pa.ListArray.from_arrays(_offsets_of(kept), values, type=op.ir_type)
     if isinstance(op, TM._FirstLastK):
-        order = np.lexsort((v, ts, ent))
-        e, t, x = ent[order], ts[order], v[order]
-        pos, size = _rank_in_group(e, n_ent)
-        keep = (size - pos <= op.k) if op.is_last else (pos < op.k)
-        e, t, x = e[keep], t[keep], x[keep]
+        order = sorting.by_group_time_value(ent, n_ent, ts, v)
+        order, kept = _keep_k(order, ent, n_ent, op.k, op.is_last)
         items = pa.StructArray.from_arrays(
-            [pa.array(t, type=pa.int64()), codec.decode(x, np.ones(len(x), dtype=bool))], names=["ts", "value"])
-        return pa.ListArray.from_arrays(_offsets(e, n_ent), items, type=op.ir_type)
+            [pa.array(ts[order], type=pa.int64()), codec.decode(v[order], np.ones(len(order), dtype=bool))],
+            names=["ts", "value"])
+        return pa.ListArray.from_arrays(_offsets_of(kept), items, type=op.ir_type)
     if isinstance(op, S.ApproxPercentile):
         return _percentile(op, codec, v, ent, n_ent)
     if isinstance(op, S.ApproxHistogramK):
@@ -107,21 +125,25 @@ def build(op: Op, codec: ValueCodec, v: np.ndarray, ts: Optional[np.ndarray], en
 
 def _percentile(op, codec, v, ent, n_ent) -> pa.Array:
     """Exact sorted lists for groups of at most k values; KLL sketches (per group) beyond."""
-    x_all = v.astype(np.float64)
-    order = np.lexsort((x_all, ent))
-    e, x = ent[order], x_all[order]
-    counts = np.bincount(e, minlength=n_ent)
-    small = counts[e] <= op.k
-    values = pa.ListArray.from_arrays(_offsets(e[small], n_ent), pa.array(x[small], type=pa.float64()))
-    sketches = [None] * n_ent
+    x_all = v.astype(np.float64, copy=False)
+    order = sorting.by_group_value(ent, n_ent, x_all)
+    x = x_all[order]
+    counts = np.bincount(ent, minlength=n_ent) if len(ent) else np.zeros(n_ent, dtype=np.int64)
     big = np.flatnonzero(counts > op.k)
-    if len(big):
+    if len(big) == 0:
+        values = pa.ListArray.from_arrays(_offsets_of(counts), pa.array(x, type=pa.float64()))
+        sketch_array = pa.nulls(n_ent, pa.binary())
+    else:
+        small_counts = np.where(counts > op.k, 0, counts)
+        small = np.repeat(counts <= op.k, counts)
+        values = pa.ListArray.from_arrays(_offsets_of(small_counts), pa.array(x[small], type=pa.float64()))
+        sketches = [None] * n_ent
         starts = np.cumsum(counts) - counts
         for g in big.tolist():
             sketches[g] = op._sketch(x[starts[g]:starts[g] + counts[g]]).serialize()
+        sketch_array = pa.array(sketches, type=pa.binary())
     return pa.StructArray.from_arrays(
-        [values, pa.array(sketches, type=pa.binary())], names=["values", "sketch"],
-        mask=pa.array(counts == 0))
+        [values, sketch_array], names=["values", "sketch"], mask=pa.array(counts == 0))
 
 
 def _approx_histogram(op, codec, v, ent, n_ent) -> pa.Array:
