@@ -403,3 +403,34 @@ def write_plan(write: PartitionWrite, write_id: str) -> Dict[str, Any]:
         "write_id": write_id,
         "table": write.name,
     }
+
+
+def files_by_value(table: Any, column: str, days: Iterable[dt.date]) -> Optional[Dict[int, List[str]]]:
+    """The data files of ``table`` for the ds ``days``, grouped by the single value an integer
+    ``column`` holds in each (from the files' lower/upper bounds); None when the column is missing
+    or some file holds several values or has no bounds (the caller then reads rows instead)."""
+    from pyiceberg.conversions import from_bytes
+    from pyiceberg.types import IntegerType
+
+    wanted = set(days)
+    if not wanted or table.current_snapshot() is None:
+        return {}
+    try:
+        field = table.schema().find_field(column)
+    except ValueError:
+        return None
+    if not isinstance(field.field_type, IntegerType):
+        return None
+    grouped: Dict[int, List[str]] = {}
+    for task in scan_files(table, min(wanted), max(wanted)):
+        hit = ds_partition_field(table, task.file.spec_id)
+        if hit is None or task.delete_files:
+            return None
+        if to_date(task.file.partition[hit[0]]) not in wanted or not task.file.record_count:
+            continue
+        low = (task.file.lower_bounds or {}).get(field.field_id)
+        high = (task.file.upper_bounds or {}).get(field.field_id)
+        if low is None or low != high or (task.file.null_value_counts or {}).get(field.field_id):
+            return None
+        grouped.setdefault(from_bytes(IntegerType(), low), []).append(task.file.file_path)
+    return grouped

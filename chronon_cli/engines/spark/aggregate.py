@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Callable, Dict, Iterator, List, Optional, Sequence
 
+import numpy as np
 import pyarrow as pa
 from pyspark.sql import DataFrame
 from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_schema
@@ -115,12 +116,14 @@ def snapshot_per_partition(rows: DataFrame, group_by: ttypes.GroupBy, schema: pa
 
 
 EVENTS, IRS = "__chronon_events", "__chronon_irs"
+BUCKET = "chronon_bucket"  # IR-table column: the hash bucket of the row's keys (one value per data file)
 
 
 @dataclass(frozen=True)
 class FusedSnapshot:
     """Events of the days whose IRs are missing plus the stored daily IRs, in one frame shuffled by
-    key; ``task`` maps a task's batches to (0, new daily IR batch) and (1, feature batch) pairs, for
+    key into ``buckets`` partitions; ``task`` maps a task's batches to (0, new daily IR batch) and
+    (1, feature batch) pairs (just (0, feature batch) when no IR day is computed), for
     ``writer.write_tables_from_tasks`` with targets [IR table, output table]."""
     rows: DataFrame
     task: Callable[[Iterator[pa.RecordBatch]], Iterator[tuple]]
@@ -128,42 +131,56 @@ class FusedSnapshot:
     output_schema: pa.Schema
 
 
-def fused_snapshot(events: Optional[DataFrame], stored_irs: Optional[DataFrame], group_by: ttypes.GroupBy,
-                   schema: pa.Schema, dates: Sequence[date], ir_days: Sequence[date],
-                   names: Dict[str, str]) -> FusedSnapshot:
+def fused_snapshot(spark, events: Optional[DataFrame], stored_irs: Optional[DataFrame], group_by: ttypes.GroupBy,
+                   schema: pa.Schema, dates: Sequence[date], ir_days: Sequence[date], names: Dict[str, str],
+                   buckets: int, bucket_files: Optional[Dict[int, List[str]]] = None,
+                   store_spec: Optional[Dict] = None) -> FusedSnapshot:
     """One pass for a chunk of event-source features: each task computes the daily IRs of its keys'
-    ``events`` (selected rows), merges them with its keys' ``stored_irs`` (IR-table rows of other
-    days) and snapshots ``dates``. It emits the new IRs, plus the stored ones whose day lies within
-    ``ir_days``' range (so that replacing that range keeps them), and the features, renamed by
-    ``names`` (output column -> name, in order). One shuffle, no IR round trip through storage."""
+    ``events`` (selected rows), merges them with its keys' stored IRs and snapshots ``dates``. It
+    emits the new IRs, plus the stored ones whose day lies within ``ir_days``' range (so that
+    replacing that range keeps them), and the features, renamed by ``names`` (output column -> name,
+    in order).
+
+    Rows are shuffled with ``repartition(buckets, keys)``, so task ``p`` holds exactly the keys with
+    ``pmod(hash(keys), buckets) == p`` (Spark's hash partitioning; every partition runs, even when
+    empty). IR rows are written with that bucket in ``chronon_bucket``, so each IR data file holds
+    one bucket, and stored IRs come either from ``bucket_files`` (bucket -> IR data files, read by
+    task ``bucket`` with pyarrow: no shuffle, no trip through the JVM) or from ``stored_irs`` (IR
+    rows shuffled along with the events)."""
     from pyspark.sql import functions as F
+    from pyspark.sql.pandas.types import from_arrow_type
 
     keys = list(group_by.keyColumns)
     agg = GroupByAggregator(group_by, schema)
     ir_schema, out_schema = agg.ir_schema, agg.output_schema
+    ir_out_schema = ir_schema.append(pa.field(BUCKET, pa.int32()))
     renamed = pa.schema([out_schema.field(o).with_name(n) for o, n in names.items()])
     inputs = [f.name for f in schema if f.name not in keys]
-    frames = []
+    # one all-null row keeps the shuffle from being empty (an empty one may be pruned to no tasks)
+    marker = spark.range(1).select(*[F.lit(None).cast(from_arrow_type(schema.field(k).type)).alias(k) for k in keys],
+                                   F.lit(None).cast("date").alias("ds"))
+    rows = marker
     if events is not None:
         packed = F.struct(*[F.col(f"`{c}`") for c in inputs + ["ts"]]).alias(EVENTS)
-        frames.append(events.select(*[F.col(f"`{k}`") for k in keys], F.col("ds"), packed))
+        rows = rows.unionByName(events.select(*[F.col(f"`{k}`") for k in keys], F.col("ds"), packed),
+                                allowMissingColumns=True)
     if stored_irs is not None:
         packed = F.struct(*[F.col(f"`{c}`") for c in agg.ir_columns]).alias(IRS)
-        frames.append(stored_irs.select(*[F.col(f"`{k}`") for k in keys], F.col("ds"), packed))
-    rows = frames[0]
-    for frame in frames[1:]:
-        rows = rows.unionByName(frame, allowMissingColumns=True)
+        rows = rows.unionByName(stored_irs.select(*[F.col(f"`{k}`") for k in keys], F.col("ds"), packed),
+                                allowMissingColumns=True)
     dates = list(dates)
     ir_lo = pa.scalar(min(ir_days), pa.date32()) if ir_days else None
     ir_hi = pa.scalar(max(ir_days), pa.date32()) if ir_days else None
     old, new = list(names), list(names.values())
     feature_index = 1 if ir_days else 0  # targets: [IR table (when IR days are computed), output]
+    bucket_files = dict(bucket_files or {}) if bucket_files is not None else None
 
-    def unpack(table: pa.Table, column: str) -> pa.Table:
+    def unpack(table: pa.Table, column: str) -> Optional[pa.Table]:
         import pyarrow.compute as pc
 
-        packed = table.column(column)
-        part = table.filter(pc.is_valid(packed))
+        if column not in table.column_names:
+            return None
+        part = table.filter(pc.is_valid(table.column(column)))
         if not part.num_rows:
             return None
         inner = part.column(column).combine_chunks()
@@ -173,28 +190,44 @@ def fused_snapshot(events: Optional[DataFrame], stored_irs: Optional[DataFrame],
             data[field.name] = inner.field(i)
         return pa.table(data)
 
+    def read_bucket(bucket: int) -> Optional[pa.Table]:
+        from chronon_cli.storage import store_from_spec
+        from chronon_cli.storage.parquet_files import read_file_batches
+
+        store = store_from_spec(store_spec)
+        batches = [b for uri in bucket_files.get(bucket, []) for b in read_file_batches(store, uri, ir_schema)]
+        return pa.Table.from_batches(batches, schema=ir_schema) if batches else None
+
+    def with_bucket(table: pa.Table, bucket: int) -> Iterator[tuple]:
+        table = table.append_column(BUCKET, pa.array(np.full(table.num_rows, bucket, dtype=np.int32)))
+        for batch in table.to_batches(max_chunksize=65_536):
+            yield 0, batch
+
     def task(batches: Iterator[pa.RecordBatch]) -> Iterator[tuple]:
         import pyarrow.compute as pc
+        from pyspark import TaskContext
 
+        bucket = TaskContext.get().partitionId()
         agg = GroupByAggregator(group_by, schema)
         table = _one_table(batches)
-        if table is None or not table.num_rows:
-            return
         irs = []
-        fresh = unpack(table, EVENTS) if EVENTS in table.column_names else None
+        fresh = unpack(table, EVENTS) if table is not None else None
         if fresh is not None:
             fresh = agg.daily_irs(fresh.select(keys + inputs + ["ts", "ds"])).cast(ir_schema)
             irs.append(fresh)
-            for batch in fresh.to_batches(max_chunksize=65_536):
-                yield 0, batch
-        stored = unpack(table, IRS) if IRS in table.column_names else None
+            yield from with_bucket(fresh, bucket)
+        stored = unpack(table, IRS) if table is not None else None
         if stored is not None:
             stored = stored.select(ir_schema.names).cast(ir_schema)
+        elif bucket_files is not None:
+            stored = read_bucket(bucket)
+        if stored is not None:
             irs.append(stored)
             if ir_lo is not None:
                 kept = stored.filter(pc.and_(pc.greater_equal(stored["ds"], ir_lo), pc.less_equal(stored["ds"], ir_hi)))
-                for batch in kept.to_batches(max_chunksize=65_536):
-                    yield 0, batch
+                yield from with_bucket(kept, bucket)
+        if not irs:
+            return
         features = agg.snapshot(pa.concat_tables(irs) if len(irs) > 1 else irs[0], dates)
         if features.num_rows:
             features = features.cast(out_schema)
@@ -202,4 +235,5 @@ def fused_snapshot(events: Optional[DataFrame], stored_irs: Optional[DataFrame],
             for batch in out.to_batches(max_chunksize=65_536):
                 yield feature_index, batch
 
-    return FusedSnapshot(rows.repartition(*[F.col(f"`{k}`") for k in keys]), task, ir_schema, renamed)
+    shuffled = rows.repartition(buckets, *[F.col(f"`{k}`") for k in keys])
+    return FusedSnapshot(shuffled, task, ir_out_schema, renamed)

@@ -21,9 +21,12 @@ from chronon_cli.engines.spark.tables import existing_partitions, read_table, ta
 from chronon_cli.engines.spark.writer import Target, write_tables_from_tasks
 from chronon_cli.errors import JobError
 from chronon_cli.spec import derived, ttypes
+from chronon_cli.storage import catalog, warehouse_store_for_catalog
+from chronon_cli.storage.iceberg import files_by_value, load_table
 
 Progress = Optional[Callable[[str, int, int], None]]
 IR_TABLE_SUFFIX = "_daily_irs"
+IR_BUCKETS_PROPERTY = "chronon.ir-buckets"
 
 
 def ir_table_name(group_by: ttypes.GroupBy) -> str:
@@ -159,27 +162,48 @@ class Backfill:
                 events = run if events is None else events.unionByName(run)
         probe = events if events is not None else selected_rows(spark, self.settings, self.group_by, a, a)
         schema = aggregate.input_schema(probe, self.group_by.keyColumns)  # lazy frame: only its schema is used
-        stored = None
+        stored, bucket_files, buckets = None, None, self.ir_buckets(spark)
         kept = sorted(have - set(compute))
         if kept:
-            stored = read_table(spark, self.settings, self.ir_table, kept[0], kept[-1])
-            if compute and compute[0] <= kept[-1] and kept[0] <= compute[-1]:
-                stored = stored.where(~stored["ds"].isin(*compute))
-        if events is None and stored is None:
+            bucket_files = self.stored_ir_files(kept, buckets)
+            if bucket_files is None:  # IR files not bucketed (an older table): shuffle their rows instead
+                stored = read_table(spark, self.settings, self.ir_table, kept[0], kept[-1])
+                if compute and compute[0] <= kept[-1] and kept[0] <= compute[-1]:
+                    stored = stored.where(~stored["ds"].isin(*compute))
+        if events is None and not kept:
             raise JobError(f"no source partition of {self.group_by.metaData.name} covers {earliest}..{b}",
                            hint="load the source table's partitions first")
         probe_names = GroupByAggregator(self.group_by, schema).output_schema.names
-        fused = aggregate.fused_snapshot(events, stored, self.group_by, schema, days(a, b), compute,
-                                         self.feature_names(probe_names))
+        store_spec = dict(warehouse_store_for_catalog(catalog(self.settings)).spec())
+        fused = aggregate.fused_snapshot(spark, events, stored, self.group_by, schema, days(a, b), compute,
+                                         self.feature_names(probe_names), buckets, bucket_files, store_spec)
         targets = []
         if compute:
-            targets.append(Target(self.ir_table, fused.ir_schema, compute[0], compute[-1]))
+            targets.append(Target(self.ir_table, fused.ir_schema, compute[0], compute[-1],
+                                  {IR_BUCKETS_PROPERTY: str(buckets)}))
         targets.append(Target(self.output, fused.output_schema, a, b, self.group_by.metaData.tableProperties,
                               count_keys=tuple(self.group_by.keyColumns)))
         self.timings["plan"] = round(time.monotonic() - mark, 3)
         results = write_tables_from_tasks(fused.rows, fused.task, targets, self.settings)
         self.timings["compute_write"] = round(results[-1].seconds, 3)
         return results[-1], len(compute)
+
+    def ir_buckets(self, spark) -> int:
+        """Hash buckets of the IR table: fixed when it is created (``chronon.ir-buckets``), from
+        ``spark.sql.shuffle.partitions`` then."""
+        table = load_table(catalog(self.settings), self.ir_table, required=False)
+        value = table.properties.get(IR_BUCKETS_PROPERTY) if table is not None else None
+        return int(value or spark.conf.get("spark.sql.shuffle.partitions"))
+
+    def stored_ir_files(self, kept: List[date], buckets: int) -> Optional[Dict[int, List[str]]]:
+        """IR data files of the ``kept`` days by bucket, or None when some file is not one bucket's."""
+        table = load_table(catalog(self.settings), self.ir_table)
+        if table.properties.get(IR_BUCKETS_PROPERTY) != str(buckets):
+            return None
+        grouped = files_by_value(table, aggregate.BUCKET, kept)
+        if grouped is None or any(not 0 <= bucket < buckets for bucket in grouped):
+            return None
+        return grouped
 
     def entity_features(self, spark, a: date, b: date):
         rows = selected_rows(spark, self.settings, self.group_by, a, b)
