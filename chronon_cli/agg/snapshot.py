@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from chronon_cli.agg import arrays as A
-from chronon_cli.agg import regroup
+from chronon_cli.agg import regroup, sorting
 from chronon_cli.agg import windows as W
 from chronon_cli.agg.codes import KeyCodes, pair_ids, to_array
 from chronon_cli.agg.ops import collections as C
@@ -31,47 +31,80 @@ from chronon_cli.agg.plan import Feature, IrColumn
 CELL_BUDGET = 1 << 20  # dense cells per component per key chunk
 
 
-def _shift(grid: Comps, k: int, identity: Dict) -> Comps:
-    out = {}
-    for name, a in grid.items():
-        s = np.empty_like(a)
-        s[:, : min(k, a.shape[1])] = identity[name]
-        if k < a.shape[1]:
-            s[:, k:] = a[:, :-k]
-        out[name] = s
-    return out
-
-
-def _take_cols(grid: Comps, cols: np.ndarray, identity: Dict) -> Comps:
+def _take_cols(grid: Comps, cols: np.ndarray, identity: Dict, first: int = 0) -> Comps:
+    """Columns ``cols`` of blocks holding columns ``first, first + 1, ...``; negative columns are
+    the identity."""
     neg = cols < 0
-    safe = np.where(neg, 0, cols)
+    any_neg = bool(neg.any())
+    n = len(cols)
+    lo = int(cols[0]) - first if n else 0
+    if not any_neg and n and int(cols[-1]) - first - lo == n - 1 and (n == 1 or (np.diff(cols) == 1).all()):
+        return {name: a[:, lo:lo + n].copy() for name, a in grid.items()}
+    safe = np.where(neg, 0, cols - first)
     out = {}
     for name, a in grid.items():
         t = a[:, safe]
-        if neg.any():
+        if any_neg:
             t[:, neg] = identity[name]
         out[name] = t
     return out
 
 
 def window_merges(op, grid: Comps, spans: Dict[int, int], targets: np.ndarray) -> Dict[int, Comps]:
-    """For each ``spans[i]`` (a length in slots), the merge of slots [t-span+1, t] per target t."""
+    """For each ``spans[i]`` (a length in slots), the merge of slots [t-span+1, t] per target t.
+
+    Blocks of 2^j slots, ``B_j(c) = merge(B_{j-1}(c - 2^{j-1}), B_{j-1}(c))`` (the identity before
+    slot 0), are computed only over the column range the targets need at that level."""
     identity = op.d_identity()
-    results: Dict[int, Optional[Comps]] = {i: None for i in spans}
-    acc = {i: 0 for i in spans}
-    block = grid
-    size = 1
+    n_slots = next(iter(grid.values())).shape[1]
     longest = max(spans.values())
-    while True:
+    sizes = [1]
+    while sizes[-1] * 2 <= longest:
+        sizes.append(sizes[-1] * 2)
+    acc = {i: 0 for i in spans}
+    pieces: List[List] = []          # per level: (feature, columns back from the target)
+    for size in sizes:
+        level = []
         for i, span in spans.items():
             if span & size:
-                piece = _take_cols(block, targets - acc[i], identity)
-                results[i] = piece if results[i] is None else op.d_merge(piece, results[i])
+                level.append((i, acc[i]))
                 acc[i] += size
-        if size * 2 > longest:
+        pieces.append(level)
+    t_lo, t_hi = int(targets.min()), int(targets.max())
+    need: List[tuple] = [None] * len(sizes)  # inclusive column range of each level's blocks
+    upper = None
+    for j in range(len(sizes) - 1, -1, -1):
+        lo, hi = [], []
+        for _, back in pieces[j]:
+            lo.append(t_lo - back)
+            hi.append(t_hi - back)
+        if upper is not None:
+            lo.append(upper[0] - sizes[j])
+            hi.append(upper[1])
+        a, b = max(min(lo), 0), min(max(hi), n_slots - 1)
+        if b < a:
+            a = b = max(min(a, n_slots - 1), 0)
+        need[j] = upper = (a, b)
+    results: Dict[int, Optional[Comps]] = {i: None for i in spans}
+    block, first = grid, 0
+    for j, size in enumerate(sizes):
+        for i, back in pieces[j]:
+            piece = _take_cols(block, targets - back, identity, first)
+            results[i] = piece if results[i] is None else op.d_merge(piece, results[i])
+        if j + 1 == len(sizes):
             break
-        block = op.d_merge(_shift(block, size, identity), block)
-        size *= 2
+        lo, hi = need[j + 1]
+        width = hi - lo + 1
+        right = {name: a[:, lo - first:hi - first + 1] for name, a in block.items()}
+        left = {}
+        n_id = min(max(size - lo, 0), width)   # columns whose left half starts before slot 0
+        for name, a in block.items():
+            s = np.empty((a.shape[0], width), dtype=a.dtype)
+            s[:, :n_id] = identity[name]
+            if n_id < width:
+                s[:, n_id:] = a[:, lo - size + n_id - first:hi - size - first + 1]
+            left[name] = s
+        block, first = op.d_merge(left, right), lo
     return results  # type: ignore[return-value]
 
 
@@ -144,6 +177,12 @@ def _column_features(chunk: _Chunk, column: IrColumn, feats: List[Feature], span
     return out
 
 
+def _regrouped(op) -> bool:
+    """Are ``op``'s windows merged by regrouping (IR row, date) pairs?"""
+    return (not op.dense and not isinstance(op, (TM._FirstLastK, C._TopBottomK, SK.ApproxPercentile))
+            and regroup.supports(op))
+
+
 def _regrouped_windows(op, final_op, irs, ent, n_ent, cell_slot, span, targets):
     """Collection ops: every (entity, target) window as one vectorized regroup of IR elements."""
     T = len(targets)
@@ -194,43 +233,68 @@ def _object_windows(op, feats, spans, ent, n_ent, cell_slot, py, targets):
 
 # ---------------------------------------------------------------- list-valued IRs, vectorized
 # LAST_K / FIRST_K / TOP_K / BOTTOM_K and exact-mode APPROX_PERCENTILE: the daily IR lists are
-# flattened into elements sorted once per entity in the op's order ((ts, value) or value). A window
-# (entity, target) is then the subsequence of its entity's elements whose slot is in range; one
-# vectorized selection per (window, target) keeps that order, and per-entity rank arithmetic picks
-# the k last / first elements or the nearest-rank percentiles. No per-entity Python, except for
-# percentile windows that really hold a KLL sketch or more than k values.
+# flattened into elements sorted once per entity in the op's order ((ts, value) or value).
+#
+# k-ops: when every entity's elements in that order also have ascending slots (the usual case
+# for FIRST_K / LAST_K: a day's events have that day's ts), a window (entity, target) is a
+# contiguous run of its entity's elements, found from cumulative (entity, slot) counts for all
+# windows and dates at once. Otherwise one vectorized selection per (window, target) keeps that
+# order, and per-entity rank arithmetic picks the k last / first elements.
+#
+# Percentiles: each entity's elements get their rank in value order; a bit set per (entity,
+# slot) marks the ranks of that slot's elements, windows OR these sets by log-doubling (like the
+# dense ops), and the nearest-rank percentile is the r-th set bit of the window's set: O(entities x
+# slots x log W) for all windows and dates. Entities with more elements than the bit sets hold use
+# the per-target selection. No per-entity Python, except for percentile windows that really hold
+# a KLL sketch or more than k values.
 
 class _Elements:
     """Elements sorted by (entity, order keys), with their slots; window selection by slot range."""
 
-    def __init__(self, ent: np.ndarray, slot: np.ndarray, keys: List[np.ndarray], n_ent: int, n_slots: int):
-        if _ascending([ent] + keys[::-1]):  # e.g. LAST_K lists of rows ordered by (key, day)
-            order = np.arange(len(ent), dtype=np.int64)
-        else:
-            order = np.lexsort(tuple(keys) + (ent,))
+    def __init__(self, ent: np.ndarray, slot: np.ndarray, keys: List[np.ndarray], n_ent: int, n_slots: int,
+                 order: Optional[np.ndarray] = None):
+        if order is None:
+            order = _element_order(ent, keys, n_ent)
         self.order = order
         self.e = ent[order]
         self.s = slot[order]
         self.n_ent = n_ent
         self.n_slots = n_slots
-        by_slot = np.argsort(self.s, kind="stable")
-        self.by_slot = by_slot
-        self.slot_bounds = np.searchsorted(self.s[by_slot], np.arange(n_slots + 1))
+        self._by_slot = None
+
+    def _slot_index(self):
+        if self._by_slot is None:
+            by_slot = np.argsort(self.s, kind="stable")
+            self._by_slot = by_slot
+            self.slot_bounds = np.searchsorted(self.s[by_slot], np.arange(self.n_slots + 1))
+        return self._by_slot, self.slot_bounds
 
     def select(self, t: int, span: int):
         """-> (positions of the elements with slot in [t-span+1, t], ascending; count per entity)."""
         lo, hi = max(t - span + 1, 0), min(t, self.n_slots - 1)
-        a, b = self.slot_bounds[lo], self.slot_bounds[hi + 1]
+        by_slot, slot_bounds = self._slot_index()
+        a, b = slot_bounds[lo], slot_bounds[hi + 1]
         m = int(b - a)
         if m == len(self.s):
             sel = np.arange(m, dtype=np.int64)
         elif m * 8 < len(self.s):
-            sel = np.sort(self.by_slot[a:b])
+            sel = np.sort(by_slot[a:b])
         else:
             s = self.s
             sel = np.flatnonzero((s >= lo) & (s <= hi)) if lo > 0 else np.flatnonzero(s <= hi)
         cnt = np.bincount(self.e[sel], minlength=self.n_ent)
         return sel, cnt
+
+
+def _element_order(ent: np.ndarray, keys: List[np.ndarray], n_ent: int) -> np.ndarray:
+    """Order of the elements by (entity, keys[-1], ..., keys[0]), as ``np.lexsort(keys + (ent,))``."""
+    if _ascending([ent] + keys[::-1]):  # e.g. LAST_K lists of rows ordered by (key, day)
+        return np.arange(len(ent), dtype=np.int64)
+    if len(keys) == 1:
+        return sorting.by_group_value(ent, n_ent, keys[0])
+    if len(keys) == 2:
+        return sorting.by_group_time_value(ent, n_ent, keys[1], keys[0])
+    return np.lexsort(tuple(keys) + (ent,))
 
 
 def _ascending(columns: List[np.ndarray]) -> bool:
@@ -254,8 +318,11 @@ def _list_lengths(lists: pa.Array, valid: np.ndarray) -> np.ndarray:
 def _list_values(lists: pa.Array, lengths: np.ndarray) -> pa.Array:
     """Child values of the non-empty lists, in row order (the list array may be sliced)."""
     offsets = lists.offsets.to_numpy(zero_copy_only=False).astype(np.int64)
+    total = int(lengths.sum())
+    if len(offsets) and total == offsets[-1] - offsets[0]:  # no null list hides child values
+        return lists.values.slice(int(offsets[0]), total)
     starts = np.cumsum(lengths) - lengths
-    child = np.repeat(offsets[:-1] - starts, lengths) + np.arange(int(lengths.sum()), dtype=np.int64)
+    child = np.repeat(offsets[:-1] - starts, lengths) + np.arange(total, dtype=np.int64)
     return lists.values.take(pa.array(child, type=pa.int64()))
 
 
@@ -265,6 +332,21 @@ def _to_entity_major(arr: pa.Array, n_ent: int, T: int) -> pa.Array:
         return arr
     perm = (np.arange(T, dtype=np.int64)[None, :] * n_ent + np.arange(n_ent, dtype=np.int64)[:, None]).reshape(-1)
     return arr.take(pa.array(perm, type=pa.int64()))
+
+
+def _take(values: pa.Array, idx: np.ndarray) -> pa.Array:
+    if len(idx) == len(values) and (len(idx) == 0 or (idx[0] == 0 and (np.diff(idx) == 1).all())):
+        return values
+    return values.take(pa.array(idx, type=pa.int64()))
+
+
+def _slot_counts(e: np.ndarray, s: np.ndarray, n_ent: int, n_slots: int) -> np.ndarray:
+    """-> ``cum`` with ``cum[e * n_slots + u]`` = number of elements before entity ``e``'s first
+    element of slot >= ``u`` (elements sorted by entity), for u in [0, n_slots]."""
+    counts = np.bincount(e * n_slots + s, minlength=n_ent * n_slots)
+    cum = np.zeros(n_ent * n_slots + 1, dtype=np.int64)
+    np.cumsum(counts, out=cum[1:])
+    return cum
 
 
 def _kept_windows(op, feats, irs, ent, n_ent, cell_slot, n_slots, spans, targets):
@@ -286,10 +368,40 @@ def _kept_windows(op, feats, irs, ent, n_ent, cell_slot, n_slots, spans, targets
         _, v, _ = ValueCodec.encode(op.kind, values)
         keys = [v]
         keep_last = op.is_top
-    els = _Elements(ent[owner], cell_slot[owner], keys, n_ent, n_slots)
-    values = values.take(pa.array(els.order, type=pa.int64()))
-    k = op.k
+    el_ent = ent[owner]
+    order = _element_order(el_ent, keys, n_ent)
+    e, s = el_ent[order], cell_slot[owner][order]
     T = len(targets)
+    k = op.k
+    if not ((e[1:] == e[:-1]) & (s[1:] < s[:-1])).any():
+        # every window is a contiguous run of its entity's sorted elements
+        cum = _slot_counts(e, s, n_ent, n_slots).reshape(-1)
+        identity = len(order) == 0 or (order[0] == 0 and (np.diff(order) == 1).all())
+        base = (np.arange(n_ent, dtype=np.int64) * n_slots)[:, None]
+        out = {}
+        for i, span in spans.items():
+            a = cum[base + np.maximum(targets - span + 1, 0)[None, :]].reshape(-1)  # entity-major
+            b = cum[base + (targets + 1)[None, :]].reshape(-1)
+            kc = np.minimum(b - a, k)
+            total = int(kc.sum())
+            offsets = np.zeros(len(kc) + 1, dtype=np.int64)
+            np.cumsum(kc, out=offsets[1:])
+            if keep_last:   # newest / largest first: b - 1, b - 2, ...
+                pos = np.repeat(b - 1 + offsets[:-1], kc)
+                pos -= np.arange(total, dtype=np.int64)
+            else:           # a, a + 1, ...
+                pos = np.repeat(a - offsets[:-1], kc)
+                pos += np.arange(total, dtype=np.int64)
+            if not identity:
+                pos = order[pos]
+            ok = kc > 0
+            off = pa.array(offsets.astype(np.int32), mask=np.append(~ok, False), type=pa.int32())
+            lists = pa.ListArray.from_arrays(off, values.take(pa.array(pos, type=pa.int64())),
+                                             type=feats[i].op.output_type)
+            out[i] = (lists, ok)
+        return out
+    els = _Elements(el_ent, cell_slot[owner], keys, n_ent, n_slots, order=order)
+    values = _take(values, els.order)
     out = {}
     for i, span in spans.items():
         picks, counts = [], []
@@ -324,6 +436,58 @@ def _nearest_rank(p: float, n: np.ndarray) -> np.ndarray:
     return np.clip(w - 1, 0, np.maximum(n - 1, 0))
 
 
+_MAX_WORDS = 4  # rank bit sets of up to 256 elements per entity; larger entities use _Elements.select
+
+_popcount = getattr(np, "bitwise_count", None)
+if _popcount is None:  # pragma: no cover - numpy < 2.0
+    def _popcount(w):
+        w = w - ((w >> np.uint64(1)) & np.uint64(0x5555555555555555))
+        w = (w & np.uint64(0x3333333333333333)) + ((w >> np.uint64(2)) & np.uint64(0x3333333333333333))
+        w = (w + (w >> np.uint64(4))) & np.uint64(0x0F0F0F0F0F0F0F0F)
+        return (w * np.uint64(0x0101010101010101)) >> np.uint64(56)
+
+
+class _OrOp:
+    """Bit-set union as a dense pairwise merge, for ``window_merges``."""
+
+    def __init__(self, names):
+        self.names = names
+
+    def d_identity(self):
+        return {n: np.uint64(0) for n in self.names}
+
+    def d_merge(self, a, b):
+        return {n: a[n] | b[n] for n in a}
+
+
+_BYTE_COUNT = np.array([bin(b).count("1") for b in range(256)], dtype=np.uint8)
+# _BYTE_SELECT[b, r]: position of the r-th set bit of byte b
+_BYTE_SELECT = np.zeros((256, 8), dtype=np.uint8)
+for _b in range(256):
+    for _r, _bit in enumerate([j for j in range(8) if _b >> j & 1]):
+        _BYTE_SELECT[_b, _r] = _bit
+
+
+def _select_bit(words: List[np.ndarray], r: np.ndarray) -> np.ndarray:
+    """Position of the ``r``-th (0-based) set bit of the multi-word bit sets ``words`` (r < size)."""
+    r = r.astype(np.int64, copy=True)
+    word = np.zeros(len(r), dtype=np.int64)
+    w = words[0]
+    for j in range(1, len(words)):
+        c = _popcount(w).astype(np.int64)
+        go = r >= c
+        r -= np.where(go, c, 0)
+        word += go
+        w = np.where(go, words[j], w)
+    octets = np.ascontiguousarray(w, dtype="<u8").view(np.uint8).reshape(-1, 8)  # least significant first
+    counts = _BYTE_COUNT[octets]
+    cum = np.cumsum(counts, axis=1, dtype=np.int16)
+    which = (cum <= r[:, None]).sum(axis=1)
+    rows = np.arange(len(r))
+    r -= cum[rows, which] - counts[rows, which]
+    return word * 64 + which * 8 + _BYTE_SELECT[octets[rows, which], r]
+
+
 def _percentile_windows(op, feats, irs, ent, n_ent, cell_slot, n_slots, spans, targets):
     """APPROX_PERCENTILE windows: exact lists vectorized; windows with a sketch or more than k
     values merge Python IRs (per entity, only those entities)."""
@@ -336,34 +500,45 @@ def _percentile_windows(op, feats, irs, ent, n_ent, cell_slot, n_slots, spans, t
     lengths = _list_lengths(lists, lists_ok)
     x = _list_values(lists, lengths).to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
     owner = np.repeat(np.arange(len(arr), dtype=np.int64), lengths)
-    els = _Elements(ent[owner], cell_slot[owner], [x], n_ent, n_slots)
-    x = x[els.order]
+    el_ent = ent[owner]
+    order = _element_order(el_ent, [x], n_ent)
+    e, s, x = el_ent[order], cell_slot[owner][order], x[order]
+    T, S, k = len(targets), n_slots, op.k
+    m = np.bincount(e, minlength=n_ent) if len(e) else np.zeros(n_ent, dtype=np.int64)
+    start = np.cumsum(m) - m
+    heavy = m > 64 * _MAX_WORDS
+    n_words = max(1, -(-int(m[~heavy].max(initial=0)) // 64))
+    light = ~heavy[e]
+    rank = np.arange(len(e), dtype=np.int64) - np.repeat(start, m)
+    names = [f"w{j}" for j in range(n_words)] + ["sk"]
+    grid = np.zeros((n_words + 1) * n_ent * S, dtype=np.uint64)
+    el, rl = e[light], rank[light]
+    np.bitwise_or.at(grid, ((rl >> 6) * n_ent + el) * S + s[light], np.left_shift(np.uint64(1), (rl & 63).astype(np.uint64)))
     sk_rows = np.flatnonzero(has_sketch)
-    sk_ent, sk_slot = ent[sk_rows], cell_slot[sk_rows]
-    T = len(targets)
-    k = op.k
+    grid[(n_words * n_ent + ent[sk_rows]) * S + cell_slot[sk_rows]] = 1
+    grid = grid.reshape(n_words + 1, n_ent, S)
+    merged = window_merges(_OrOp(names), {n: grid[j] for j, n in enumerate(names)}, spans, targets)
     fallback = np.zeros(n_ent, dtype=bool)
     results = {}
-    for i, span in spans.items():
+    for i in spans:
         P = len(feats[i].op.percentiles)
-        vals = np.zeros((T, n_ent, P), dtype=np.float64)
-        ok = np.zeros((T, n_ent), dtype=bool)
-        for ti, t in enumerate(targets.tolist()):
-            sel, cnt = els.select(t, span)
-            big = cnt > k
-            if len(sk_rows):
-                inside = (sk_slot >= t - span + 1) & (sk_slot <= t)
-                big[sk_ent[inside]] = True
-            fallback |= big
-            good = np.flatnonzero((cnt > 0) & ~big)
-            if len(good) == 0:
-                continue
-            n = cnt[good]
-            start = (np.cumsum(cnt) - cnt)[good]
+        words = [merged[i][n].reshape(-1) for n in names[:-1]]   # entity-major (e * T + ti)
+        cnt = sum(_popcount(w).astype(np.int64) for w in words)
+        big = (cnt > k) | (merged[i]["sk"].reshape(-1) != 0)
+        fallback |= big.reshape(n_ent, T).any(axis=1)
+        good = np.flatnonzero((cnt > 0) & ~big)
+        vals = np.zeros((n_ent * T, P), dtype=np.float64)
+        ok = np.zeros(n_ent * T, dtype=bool)
+        if len(good):
+            gw = [w[good] for w in words]
+            base = start[good // T]
             for j, p in enumerate(feats[i].op.percentiles):
-                vals[ti, good, j] = x[sel[start + _nearest_rank(p, n)]]
-            ok[ti, good] = True
+                vals[good, j] = x[base + _select_bit(gw, _nearest_rank(p, cnt[good]))]
+            ok[good] = True
         results[i] = (vals, ok)
+    if heavy.any():
+        _heavy_percentiles(op, feats, results, heavy, e, s, x, m, start, sk_rows, ent, cell_slot, n_ent, S, spans,
+                           targets, fallback)
     if fallback.any():
         ents = np.flatnonzero(fallback)
         rows = np.flatnonzero(fallback[ent])
@@ -373,22 +548,53 @@ def _percentile_windows(op, feats, irs, ent, n_ent, cell_slot, n_slots, spans, t
         slow = _object_windows(op, feats, spans, remap[ent[rows]], len(ents), cell_slot[rows], py, targets)
         for i, (svals, sok) in slow.items():
             vals, ok = results[i]
-            sok = np.asarray(sok).reshape(len(ents), T)
-            for r, e in enumerate(ents.tolist()):
-                for ti in range(T):
-                    ok[ti, e] = sok[r, ti]
-                    if sok[r, ti]:
-                        vals[ti, e, :] = svals[r * T + ti]
+            cells = (ents[:, None] * T + np.arange(T)[None, :]).reshape(-1)
+            sok = np.asarray(sok)
+            ok[cells] = sok
+            for c, v in zip(cells[sok].tolist(), [svals[j] for j in np.flatnonzero(sok).tolist()]):
+                vals[c, :] = v
     out = {}
     for i, (vals, ok) in results.items():
-        P = vals.shape[2]
-        ok_em = ok.T.reshape(-1)
-        flat = vals.transpose(1, 0, 2).reshape(-1, P)[ok_em].reshape(-1)
-        offsets = np.zeros(len(ok_em) + 1, dtype=np.int64)
-        np.cumsum(ok_em.astype(np.int64) * P, out=offsets[1:])
-        off = pa.array(offsets.astype(np.int32), mask=np.append(~ok_em, False), type=pa.int32())
-        out[i] = (pa.ListArray.from_arrays(off, pa.array(flat, type=pa.float64()), type=feats[i].op.output_type), ok_em)
+        P = vals.shape[1]
+        flat = vals[ok].reshape(-1)
+        offsets = np.zeros(len(ok) + 1, dtype=np.int64)
+        np.cumsum(ok.astype(np.int64) * P, out=offsets[1:])
+        off = pa.array(offsets.astype(np.int32), mask=np.append(~ok, False), type=pa.int32())
+        out[i] = (pa.ListArray.from_arrays(off, pa.array(flat, type=pa.float64()), type=feats[i].op.output_type), ok)
     return out
+
+
+def _heavy_percentiles(op, feats, results, heavy, e, s, x, m, start, sk_rows, ent, cell_slot, n_ent, S, spans,
+                       targets, fallback):
+    """Exact percentile windows of the entities with too many elements for rank bit sets, by one
+    vectorized selection per (window, target) over their elements only."""
+    hents = np.flatnonzero(heavy)
+    remap = np.full(n_ent, -1, dtype=np.int64)
+    remap[hents] = np.arange(len(hents))
+    sel_el = np.repeat(heavy, m)
+    he, hs, hx = remap[e[sel_el]], s[sel_el], x[sel_el]
+    els = _Elements(he, hs, [hx], len(hents), S, order=np.arange(len(he), dtype=np.int64))
+    sk_h = sk_rows[heavy[ent[sk_rows]]]
+    sk_ent, sk_slot = remap[ent[sk_h]], cell_slot[sk_h]
+    T, k = len(targets), op.k
+    for i, span in spans.items():
+        vals, ok = results[i]
+        for ti, t in enumerate(targets.tolist()):
+            sel, cnt = els.select(t, span)
+            big = cnt > k
+            if len(sk_h):
+                inside = (sk_slot >= t - span + 1) & (sk_slot <= t)
+                big[sk_ent[inside]] = True
+            fallback[hents[big]] = True
+            good = np.flatnonzero((cnt > 0) & ~big)
+            if len(good) == 0:
+                continue
+            n = cnt[good]
+            first = (np.cumsum(cnt) - cnt)[good]
+            cells = hents[good] * T + ti
+            for j, p in enumerate(feats[i].op.percentiles):
+                vals[cells, j] = hx[sel[first + _nearest_rank(p, n)]]
+            ok[cells] = True
 
 
 def snapshot(agg, daily_irs: pa.Table, dates: List[datetime.date]) -> pa.Table:
@@ -419,9 +625,12 @@ def snapshot(agg, daily_irs: pa.Table, dates: List[datetime.date]) -> pa.Table:
     targets = np.array(target_days, dtype=np.int64) - lo + 1
     spans = [n_slots if s is None else s for s in spans_days]
 
-    order = np.lexsort((days, key_ids))  # by key, then day (list IRs then need no re-sorting)
-    table = table.take(pa.array(order))
-    key_ids, slot = key_ids[order], slot[order]
+    # by key, then day (list IRs then need no re-sorting); daily IR tables usually come so
+    if not _ascending([key_ids, days]):
+        order = np.argsort(key_ids.astype(np.int64) * (day_max - int(days.min()) + 1) + (days - int(days.min())),
+                           kind="stable")
+        table = table.take(pa.array(order))
+        key_ids, slot = key_ids[order], slot[order]
     # chunk keys so that the dense grids (entities x max(slots, dates)) and the regrouped
     # (IR row, date) pairs stay within the cell budget
     entities = np.ones(kc.num_keys, dtype=np.int64)
@@ -430,7 +639,8 @@ def snapshot(agg, daily_irs: pa.Table, dates: List[datetime.date]) -> pa.Table:
             lengths = A.map_lengths(table.column(c.name))
             entities += np.bincount(key_ids, weights=lengths, minlength=kc.num_keys).astype(np.int64)
     rows = np.bincount(key_ids, minlength=kc.num_keys).astype(np.int64)
-    cum = np.cumsum(entities * max(n_slots, len(targets)) + rows * len(targets))
+    per_row = len(targets) if any(_regrouped(c.op) for c in agg.columns) else 1
+    cum = np.cumsum(entities * max(n_slots, len(targets)) + rows * per_row)
     bounds = [0]
     while bounds[-1] < kc.num_keys:
         start = bounds[-1]
@@ -459,11 +669,12 @@ def snapshot(agg, daily_irs: pa.Table, dates: List[datetime.date]) -> pa.Table:
         idx = np.flatnonzero(any_valid)
         if len(idx) == 0:
             continue
-        pick = pa.array(idx, type=pa.int64())
+        everything = len(idx) == len(any_valid)
+        mask = None if everything else pa.array(any_valid)
         data = {k: kc.keys.column(k).take(pa.array(k0 + idx // T)) for k in agg.key_columns}
         data["ds"] = A.date_array(np.array(target_days, dtype=np.int64)[idx % T])
         for fi, f in enumerate(agg.features):
-            data[f.name] = cols[fi][0].take(pick)
+            data[f.name] = cols[fi][0] if everything else cols[fi][0].filter(mask)
         pieces.append(pa.table(data).cast(schema))
     if not pieces:
         return schema.empty_table()
