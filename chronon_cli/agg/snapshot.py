@@ -39,7 +39,7 @@ def _take_cols(grid: Comps, cols: np.ndarray, identity: Dict, first: int = 0) ->
     n = len(cols)
     lo = int(cols[0]) - first if n else 0
     if not any_neg and n and int(cols[-1]) - first - lo == n - 1 and (n == 1 or (np.diff(cols) == 1).all()):
-        return {name: a[:, lo:lo + n].copy() for name, a in grid.items()}
+        return {name: a[:, lo:lo + n] for name, a in grid.items()}  # views: blocks are never written
     safe = np.where(neg, 0, cols - first)
     out = {}
     for name, a in grid.items():
@@ -340,6 +340,14 @@ def _take(values: pa.Array, idx: np.ndarray) -> pa.Array:
     return values.take(pa.array(idx, type=pa.int64()))
 
 
+def _numeric_numpy(values: pa.Array) -> Optional[np.ndarray]:
+    """Values of a numeric array without nulls as numpy (gathers are then numpy takes)."""
+    t = values.type
+    if values.null_count or not (pa.types.is_integer(t) or pa.types.is_floating(t)):
+        return None
+    return values.to_numpy(zero_copy_only=False)
+
+
 def _slot_counts(e: np.ndarray, s: np.ndarray, n_ent: int, n_slots: int) -> np.ndarray:
     """-> ``cum`` with ``cum[e * n_slots + u]`` = number of elements before entity ``e``'s first
     element of slot >= ``u`` (elements sorted by entity), for u in [0, n_slots]."""
@@ -376,7 +384,9 @@ def _kept_windows(op, feats, irs, ent, n_ent, cell_slot, n_slots, spans, targets
     if not ((e[1:] == e[:-1]) & (s[1:] < s[:-1])).any():
         # every window is a contiguous run of its entity's sorted elements
         cum = _slot_counts(e, s, n_ent, n_slots).reshape(-1)
-        identity = len(order) == 0 or (order[0] == 0 and (np.diff(order) == 1).all())
+        values = _take(values, order)
+        idx_type = np.int32 if len(values) < (1 << 31) else np.int64
+        flat = _numeric_numpy(values)
         base = (np.arange(n_ent, dtype=np.int64) * n_slots)[:, None]
         out = {}
         for i, span in spans.items():
@@ -387,18 +397,15 @@ def _kept_windows(op, feats, irs, ent, n_ent, cell_slot, n_slots, spans, targets
             offsets = np.zeros(len(kc) + 1, dtype=np.int64)
             np.cumsum(kc, out=offsets[1:])
             if keep_last:   # newest / largest first: b - 1, b - 2, ...
-                pos = np.repeat(b - 1 + offsets[:-1], kc)
-                pos -= np.arange(total, dtype=np.int64)
+                pos = np.repeat((b - 1 + offsets[:-1]).astype(idx_type), kc)
+                pos -= np.arange(total, dtype=idx_type)
             else:           # a, a + 1, ...
-                pos = np.repeat(a - offsets[:-1], kc)
-                pos += np.arange(total, dtype=np.int64)
-            if not identity:
-                pos = order[pos]
+                pos = np.repeat((a - offsets[:-1]).astype(idx_type), kc)
+                pos += np.arange(total, dtype=idx_type)
             ok = kc > 0
             off = pa.array(offsets.astype(np.int32), mask=np.append(~ok, False), type=pa.int32())
-            lists = pa.ListArray.from_arrays(off, values.take(pa.array(pos, type=pa.int64())),
-                                             type=feats[i].op.output_type)
-            out[i] = (lists, ok)
+            taken = pa.array(flat[pos], type=values.type) if flat is not None else values.take(pa.array(pos))
+            out[i] = (pa.ListArray.from_arrays(off, taken, type=feats[i].op.output_type), ok)
         return out
     els = _Elements(el_ent, cell_slot[owner], keys, n_ent, n_slots, order=order)
     values = _take(values, els.order)
@@ -460,12 +467,13 @@ class _OrOp:
         return {n: a[n] | b[n] for n in a}
 
 
-_BYTE_COUNT = np.array([bin(b).count("1") for b in range(256)], dtype=np.uint8)
-# _BYTE_SELECT[b, r]: position of the r-th set bit of byte b
-_BYTE_SELECT = np.zeros((256, 8), dtype=np.uint8)
+# _BYTE_SELECT[8 * b + r]: position of the r-th set bit of byte b
+_BYTE_SELECT = np.zeros(256 * 8, dtype=np.int64)
 for _b in range(256):
     for _r, _bit in enumerate([j for j in range(8) if _b >> j & 1]):
-        _BYTE_SELECT[_b, _r] = _bit
+        _BYTE_SELECT[8 * _b + _r] = _bit
+_L8 = np.uint64(0x0101010101010101)
+_H8 = np.uint64(0x8080808080808080)
 
 
 def _select_bit(words: List[np.ndarray], r: np.ndarray) -> np.ndarray:
@@ -479,13 +487,21 @@ def _select_bit(words: List[np.ndarray], r: np.ndarray) -> np.ndarray:
         r -= np.where(go, c, 0)
         word += go
         w = np.where(go, words[j], w)
-    octets = np.ascontiguousarray(w, dtype="<u8").view(np.uint8).reshape(-1, 8)  # least significant first
-    counts = _BYTE_COUNT[octets]
-    cum = np.cumsum(counts, axis=1, dtype=np.int16)
-    which = (cum <= r[:, None]).sum(axis=1)
-    rows = np.arange(len(r))
-    r -= cum[rows, which] - counts[rows, which]
-    return word * 64 + which * 8 + _BYTE_SELECT[octets[rows, which], r]
+    # per-byte bit counts (SWAR), then their running sums: byte i of ``prefix`` = bits in bytes 0..i
+    x = w - ((w >> np.uint64(1)) & np.uint64(0x5555555555555555))
+    x = (x & np.uint64(0x3333333333333333)) + ((x >> np.uint64(2)) & np.uint64(0x3333333333333333))
+    x = (x + (x >> np.uint64(4))) & np.uint64(0x0F0F0F0F0F0F0F0F)
+    prefix = x * _L8
+    ru = r.astype(np.uint64)
+    # bytes whose running sum is <= r (a prefix of the bytes): the set bit is in the next byte
+    below = ((ru * _L8) | _H8) - prefix
+    below &= _H8
+    nbytes = _popcount(below).astype(np.uint64)
+    shift = nbytes * np.uint64(8)
+    before = ((prefix << np.uint64(8)) >> shift) & np.uint64(0xFF)   # bits in bytes before it
+    octet = (w >> shift) & np.uint64(0xFF)
+    r -= before.astype(np.int64)
+    return word * 64 + shift.astype(np.int64) + _BYTE_SELECT[octet.astype(np.int64) * 8 + r]
 
 
 def _percentile_windows(op, feats, irs, ent, n_ent, cell_slot, n_slots, spans, targets):
@@ -510,30 +526,35 @@ def _percentile_windows(op, feats, irs, ent, n_ent, cell_slot, n_slots, spans, t
     n_words = max(1, -(-int(m[~heavy].max(initial=0)) // 64))
     light = ~heavy[e]
     rank = np.arange(len(e), dtype=np.int64) - np.repeat(start, m)
-    names = [f"w{j}" for j in range(n_words)] + ["sk"]
-    grid = np.zeros((n_words + 1) * n_ent * S, dtype=np.uint64)
+    sk_rows = np.flatnonzero(has_sketch)
+    names = [f"w{j}" for j in range(n_words)] + (["sk"] if len(sk_rows) else [])
+    grid = np.zeros(len(names) * n_ent * S, dtype=np.uint64)
     el, rl = e[light], rank[light]
     np.bitwise_or.at(grid, ((rl >> 6) * n_ent + el) * S + s[light], np.left_shift(np.uint64(1), (rl & 63).astype(np.uint64)))
-    sk_rows = np.flatnonzero(has_sketch)
-    grid[(n_words * n_ent + ent[sk_rows]) * S + cell_slot[sk_rows]] = 1
-    grid = grid.reshape(n_words + 1, n_ent, S)
+    if len(sk_rows):
+        grid[(n_words * n_ent + ent[sk_rows]) * S + cell_slot[sk_rows]] = 1
+    grid = grid.reshape(len(names), n_ent, S)
     merged = window_merges(_OrOp(names), {n: grid[j] for j, n in enumerate(names)}, spans, targets)
     fallback = np.zeros(n_ent, dtype=bool)
     results = {}
     for i in spans:
         P = len(feats[i].op.percentiles)
-        words = [merged[i][n].reshape(-1) for n in names[:-1]]   # entity-major (e * T + ti)
+        words = [merged[i][n].reshape(-1) for n in names[:n_words]]   # entity-major (e * T + ti)
         cnt = sum(_popcount(w).astype(np.int64) for w in words)
-        big = (cnt > k) | (merged[i]["sk"].reshape(-1) != 0)
-        fallback |= big.reshape(n_ent, T).any(axis=1)
+        big = cnt > k
+        if len(sk_rows):
+            big |= merged[i]["sk"].reshape(-1) != 0
+        if big.any():
+            fallback |= big.reshape(n_ent, T).any(axis=1)
         good = np.flatnonzero((cnt > 0) & ~big)
         vals = np.zeros((n_ent * T, P), dtype=np.float64)
         ok = np.zeros(n_ent * T, dtype=bool)
         if len(good):
             gw = [w[good] for w in words]
             base = start[good // T]
-            for j, p in enumerate(feats[i].op.percentiles):
-                vals[good, j] = x[base + _select_bit(gw, _nearest_rank(p, cnt[good]))]
+            n = cnt[good]
+            picked = [x[base + _select_bit(gw, _nearest_rank(p, n))] for p in feats[i].op.percentiles]
+            vals[good] = np.stack(picked, axis=1)
             ok[good] = True
         results[i] = (vals, ok)
     if heavy.any():
