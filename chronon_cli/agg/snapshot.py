@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import bisect
 import datetime
+import sys
 from typing import Dict, List, Optional
 
 import numpy as np
@@ -476,32 +477,42 @@ _L8 = np.uint64(0x0101010101010101)
 _H8 = np.uint64(0x8080808080808080)
 
 
-def _select_bit(words: List[np.ndarray], r: np.ndarray) -> np.ndarray:
-    """Position of the ``r``-th (0-based) set bit of the multi-word bit sets ``words`` (r < size)."""
-    r = r.astype(np.int64, copy=True)
-    word = np.zeros(len(r), dtype=np.int64)
-    w = words[0]
-    for j in range(1, len(words)):
-        c = _popcount(w).astype(np.int64)
-        go = r >= c
-        r -= np.where(go, c, 0)
-        word += go
-        w = np.where(go, words[j], w)
-    # per-byte bit counts (SWAR), then their running sums: byte i of ``prefix`` = bits in bytes 0..i
+def _byte_counts(w: np.ndarray) -> np.ndarray:
+    """Number of set bits of each byte of ``w`` (uint64), in the byte's place."""
+    if sys.byteorder == "little" and _popcount is getattr(np, "bitwise_count", None):
+        return _popcount(np.ascontiguousarray(w).view(np.uint8)).view(np.uint64)
     x = w - ((w >> np.uint64(1)) & np.uint64(0x5555555555555555))
     x = (x & np.uint64(0x3333333333333333)) + ((x >> np.uint64(2)) & np.uint64(0x3333333333333333))
-    x = (x + (x >> np.uint64(4))) & np.uint64(0x0F0F0F0F0F0F0F0F)
-    prefix = x * _L8
-    ru = r.astype(np.uint64)
-    # bytes whose running sum is <= r (a prefix of the bytes): the set bit is in the next byte
-    below = ((ru * _L8) | _H8) - prefix
+    return (x + (x >> np.uint64(4))) & np.uint64(0x0F0F0F0F0F0F0F0F)
+
+
+def _select_bit(words: List[np.ndarray], counts: List[np.ndarray], r: np.ndarray) -> np.ndarray:
+    """Position of the ``r``-th (0-based) set bit of the multi-word bit sets ``words`` (r < size);
+    ``counts`` are the words' bit counts."""
+    r = r.astype(np.uint64)
+    w = words[0]
+    first = np.zeros(len(r), dtype=np.uint64)   # position of the chosen word's bit 0
+    if len(words) > 1:
+        c = counts[0].astype(np.uint64)
+        for j in range(1, len(words)):
+            go = r >= c
+            r -= np.where(go, c, np.uint64(0))
+            first += go.astype(np.uint64) << np.uint64(6)
+            w = np.where(go, words[j], w)
+            if j + 1 < len(words):
+                c = np.where(go, counts[j].astype(np.uint64), c)
+    # running byte sums: byte i of ``prefix`` = set bits in bytes 0..i; the bit is in the first
+    # byte whose running sum exceeds r
+    prefix = _byte_counts(w) * _L8
+    below = ((r * _L8) | _H8) - prefix
     below &= _H8
-    nbytes = _popcount(below).astype(np.uint64)
-    shift = nbytes * np.uint64(8)
-    before = ((prefix << np.uint64(8)) >> shift) & np.uint64(0xFF)   # bits in bytes before it
+    shift = _popcount(below).astype(np.uint64) << np.uint64(3)
+    r -= ((prefix << np.uint64(8)) >> shift) & np.uint64(0xFF)   # minus the bits of earlier bytes
     octet = (w >> shift) & np.uint64(0xFF)
-    r -= before.astype(np.int64)
-    return word * 64 + shift.astype(np.int64) + _BYTE_SELECT[octet.astype(np.int64) * 8 + r]
+    octet <<= np.uint64(3)
+    octet += r
+    first += shift
+    return first.astype(np.int64) + _BYTE_SELECT[octet.astype(np.intp)]
 
 
 def _percentile_windows(op, feats, irs, ent, n_ent, cell_slot, n_slots, spans, targets):
@@ -540,23 +551,31 @@ def _percentile_windows(op, feats, irs, ent, n_ent, cell_slot, n_slots, spans, t
     for i in spans:
         P = len(feats[i].op.percentiles)
         words = [merged[i][n].reshape(-1) for n in names[:n_words]]   # entity-major (e * T + ti)
-        cnt = sum(_popcount(w).astype(np.int64) for w in words)
+        counts = [_popcount(w) for w in words]
+        cnt = counts[0].astype(np.int64)
+        for c in counts[1:]:
+            cnt += c
         big = cnt > k
         if len(sk_rows):
             big |= merged[i]["sk"].reshape(-1) != 0
         if big.any():
             fallback |= big.reshape(n_ent, T).any(axis=1)
-        good = np.flatnonzero((cnt > 0) & ~big)
-        vals = np.zeros((n_ent * T, P), dtype=np.float64)
-        ok = np.zeros(n_ent * T, dtype=bool)
+        ok = (cnt > 0) & ~big
+        good = np.flatnonzero(ok)
+        picked = np.zeros((len(good), P), dtype=np.float64)
         if len(good):
             gw = [w[good] for w in words]
+            gc = [c[good] for c in counts] if n_words > 1 else None
             base = start[good // T]
             n = cnt[good]
-            picked = [x[base + _select_bit(gw, _nearest_rank(p, n))] for p in feats[i].op.percentiles]
-            vals[good] = np.stack(picked, axis=1)
-            ok[good] = True
-        results[i] = (vals, ok)
+            for j, p in enumerate(feats[i].op.percentiles):
+                picked[:, j] = x[base + _select_bit(gw, gc, _nearest_rank(p, n))]
+        results[i] = (picked, ok)
+    if heavy.any() or fallback.any():
+        for i, (picked, ok) in results.items():
+            vals = np.zeros((n_ent * T, picked.shape[1]), dtype=np.float64)
+            vals[ok] = picked
+            results[i] = (vals, ok.copy())
     if heavy.any():
         _heavy_percentiles(op, feats, results, heavy, e, s, x, m, start, sk_rows, ent, cell_slot, n_ent, S, spans,
                            targets, fallback)
@@ -574,10 +593,11 @@ def _percentile_windows(op, feats, irs, ent, n_ent, cell_slot, n_slots, spans, t
             ok[cells] = sok
             for c, v in zip(cells[sok].tolist(), [svals[j] for j in np.flatnonzero(sok).tolist()]):
                 vals[c, :] = v
+    full = heavy.any() or fallback.any()
     out = {}
     for i, (vals, ok) in results.items():
         P = vals.shape[1]
-        flat = vals[ok].reshape(-1)
+        flat = (vals[ok] if full else vals).reshape(-1)
         offsets = np.zeros(len(ok) + 1, dtype=np.int64)
         np.cumsum(ok.astype(np.int64) * P, out=offsets[1:])
         off = pa.array(offsets.astype(np.int32), mask=np.append(~ok, False), type=pa.int32())

@@ -54,6 +54,9 @@ def by_group_value(group: np.ndarray, n_groups: int, x: np.ndarray) -> np.ndarra
             c = group.astype(np.int64) * span
             c += x.astype(np.int64) - lo
             return np.argsort(c)
+    float_ties = _needs_float_ties(x)
+    if x.dtype == np.float64 and not float_ties:
+        return _by_group_float(group, n_groups, x)
     shift = int(n).bit_length()
     if (n_groups << shift) >= _LIMIT:
         return np.lexsort((x, group))
@@ -64,11 +67,26 @@ def by_group_value(group: np.ndarray, n_groups: int, x: np.ndarray) -> np.ndarra
     packed.sort()
     packed &= (1 << shift) - 1
     order = ox[packed]
-    if _needs_float_ties(x):
+    if float_ties:
         g, v = group[order], x[order]
         tie = (g[1:] == g[:-1]) & ((v[1:] == v[:-1]) | (np.isnan(v[1:]) & np.isnan(v[:-1])))
         order = _canonical_ties(order, tie, x)
     return order
+
+
+def _by_group_float(group: np.ndarray, n_groups: int, x: np.ndarray) -> np.ndarray:
+    """(group, x) order for float64 x without NaN or -0.0: one argsort of the group packed with the
+    leading bits of x's order-preserving integer image; rows tied on those bits are re-sorted by x."""
+    group_bits = max(int(n_groups - 1).bit_length(), 1)
+    x_bits = 63 - group_bits
+    bits = x.view(np.int64)
+    key = bits ^ ((bits >> 63) & np.int64(0x7FFFFFFFFFFFFFFF))   # float order as signed int64
+    key = (key.view(np.uint64) ^ np.uint64(1 << 63)) >> np.uint64(64 - x_bits)  # unsigned, top bits
+    packed = group.astype(np.int64) << x_bits
+    packed |= key.view(np.int64)
+    order = np.argsort(packed)
+    ps = packed[order]
+    return _canonical_ties(order, ps[1:] == ps[:-1], x)
 
 
 def by_group_time_value(group: np.ndarray, n_groups: int, ts: np.ndarray, x: np.ndarray) -> np.ndarray:
