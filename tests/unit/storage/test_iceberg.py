@@ -107,3 +107,35 @@ def test_missing_table_is_a_job_error(local_settings):
         load_table(catalog(local_settings), "ns.nope")
     with pytest.raises(ConfigError):
         load_table(catalog(local_settings), "no_namespace")
+
+
+def bucketed(*triples):
+    return pa.table({"k": [t[0] for t in triples], "bucket": pa.array([t[1] for t in triples], pa.int32()),
+                     "ds": pa.array([t[2] for t in triples], pa.date32())})
+
+
+def test_files_by_value_groups_single_value_files_of_the_wanted_days(local_settings):
+    from chronon_cli.storage.iceberg import files_by_value
+
+    cat = catalog(local_settings)
+    replace_partitions(cat, "ns.b", bucketed(("a", 1, D1)), D1, D1)
+    replace_partitions(cat, "ns.b", bucketed(("b", 2, D2), ("c", 2, D2)), D2, D2)
+    replace_partitions(cat, "ns.b", bucketed(("d", 1, D3)), D3, D3)
+    table = load_table(cat, "ns.b")
+    grouped = files_by_value(table, "bucket", [D1, D2])
+    assert sorted(grouped) == [1, 2] and len(grouped[1]) == 1 and len(grouped[2]) == 1
+    assert "ds=2024-01-01" in grouped[1][0] and "ds=2024-01-02" in grouped[2][0]
+    assert files_by_value(table, "bucket", [D3]) == {1: [t.file.file_path for t in table.scan().plan_files()
+                                                         if "ds=2024-01-03" in t.file.file_path]}
+    assert files_by_value(table, "bucket", []) == {}
+
+
+def test_files_by_value_is_none_for_mixed_files_or_a_missing_column(local_settings):
+    from chronon_cli.storage.iceberg import files_by_value
+
+    cat = catalog(local_settings)
+    replace_partitions(cat, "ns.m", bucketed(("a", 1, D1), ("b", 2, D1)), D1, D1)
+    table = load_table(cat, "ns.m")
+    assert files_by_value(table, "bucket", [D1]) is None
+    assert files_by_value(table, "nope", [D1]) is None
+    assert files_by_value(table, "k", [D1]) is None  # not an integer column

@@ -1,0 +1,74 @@
+"""writer.write_tables_from_tasks: several Iceberg tables written by the same Spark tasks, one
+commit each, with per-task distinct-key counts. Spark local mode, pyiceberg on SQLite; tables are
+read back with plain pyiceberg and the warehouse folders are listed from disk."""
+import datetime as dt
+import os
+
+import pyarrow as pa
+import pytest
+
+from chronon_cli.engines.spark.writer import Target, write_tables_from_tasks
+from chronon_cli.errors import JobError
+from chronon_cli.storage import catalog
+from chronon_cli.storage.iceberg import load_table, replace_partitions
+
+pytestmark = pytest.mark.spark
+
+D1, D2 = dt.date(2024, 1, 1), dt.date(2024, 1, 2)
+A_SCHEMA = pa.schema([("k", pa.string()), ("v", pa.int64()), ("ds", pa.date32())])
+B_SCHEMA = pa.schema([("k", pa.string()), ("n", pa.int64()), ("ds", pa.date32())])
+
+
+def input_rows(spark):
+    keys = [f"k{i % 13}" for i in range(200)]
+    return spark.createDataFrame([(k, i) for i, k in enumerate(keys)], "k string, i long").repartition(4, "k")
+
+
+def both(fail_at=None, bad_day=None):
+    def task(batches):
+        for batch in batches:
+            table = pa.Table.from_batches([batch])
+            n = table.num_rows
+            a = pa.table({"k": table["k"], "v": table["i"], "ds": pa.array([D1] * n, pa.date32())})
+            yield 0, a.to_batches()[0]
+            if fail_at is not None and pa.compute.max(table["i"]).as_py() >= fail_at:
+                raise RuntimeError("task failed on purpose")
+            day = bad_day or D2
+            b = pa.table({"k": table["k"], "n": pa.array([1] * n, pa.int64()), "ds": pa.array([day] * n, pa.date32())})
+            yield 1, b.to_batches()[0]
+    return task
+
+
+def targets():
+    return [Target("wt.a", A_SCHEMA, D1, D1), Target("wt.b", B_SCHEMA, D2, D2, count_keys=("k",))]
+
+
+def contents(settings, name):
+    return sorted(tuple(r.values()) for r in load_table(catalog(settings), name).scan().to_arrow().to_pylist())
+
+
+def files_on_disk(settings, name):
+    location = load_table(catalog(settings), name).location().replace("file://", "")
+    return sorted(os.path.join(d, f) for d, _, fs in os.walk(location + "/data") for f in fs)
+
+
+def test_two_tables_from_the_same_tasks(spark, local_settings):
+    results = write_tables_from_tasks(input_rows(spark), both(), targets(), local_settings)
+    assert [r.table for r in results] == ["wt.a", "wt.b"]
+    assert [r.rows for r in results] == [200, 200]
+    assert results[0].keys is None and results[1].keys == 13
+    assert contents(local_settings, "wt.a") == sorted((f"k{i % 13}", i, D1) for i in range(200))
+    assert len(contents(local_settings, "wt.b")) == 200
+
+
+@pytest.mark.parametrize("failure", [dict(fail_at=150), dict(bad_day=D1)])
+def test_a_failed_task_changes_neither_table_and_leaves_no_files(spark, local_settings, failure):
+    cat = catalog(local_settings)
+    replace_partitions(cat, "wt.a", pa.table({"k": ["old"], "v": [1], "ds": pa.array([D1], pa.date32())}), D1, D1)
+    replace_partitions(cat, "wt.b", pa.table({"k": ["old"], "n": [1], "ds": pa.array([D2], pa.date32())}), D2, D2)
+    before = {n: (contents(local_settings, n), files_on_disk(local_settings, n)) for n in ("wt.a", "wt.b")}
+    with pytest.raises(JobError):
+        write_tables_from_tasks(input_rows(spark), both(**failure), targets(), local_settings)
+    for name, (rows, files) in before.items():
+        assert contents(local_settings, name) == rows
+        assert files_on_disk(local_settings, name) == files
