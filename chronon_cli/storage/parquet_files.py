@@ -122,8 +122,16 @@ class _DsWriter:
         if lo == hi:
             self._buffer((lo - EPOCH).days, batch)
             return
-        for value in pc.unique(days).to_pylist():
-            self._buffer(value, batch.filter(pc.equal(days, value)))
+        # one stable sort by day, then a slice per day (not one filter pass over the batch per day)
+        import numpy as np
+
+        values = days.to_numpy(zero_copy_only=False)
+        order = np.argsort(values, kind="stable")
+        ordered = batch.take(pa.array(order))
+        sorted_days = values[order]
+        starts = np.flatnonzero(np.diff(sorted_days)) + 1
+        for begin, end in zip(np.concatenate(([0], starts)), np.concatenate((starts, [len(order)]))):
+            self._buffer(int(sorted_days[begin]), ordered.slice(int(begin), int(end - begin)))
 
     def _buffer(self, day: int, batch: Any) -> None:
         self.buffers.setdefault(day, []).append(batch)

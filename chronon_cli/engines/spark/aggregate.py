@@ -115,7 +115,8 @@ def snapshot_per_partition(rows: DataFrame, group_by: ttypes.GroupBy, schema: pa
     return KeyedTasks(_partitions(rows, group_by.keyColumns), task, out_schema)
 
 
-EVENTS, IRS = "__chronon_events", "__chronon_irs"
+IRS = "__chronon_irs"
+MS_PER_DAY = 86_400_000
 BUCKET = "chronon_bucket"  # IR-table column: the hash bucket of the row's keys (one value per data file)
 
 
@@ -160,9 +161,8 @@ def fused_snapshot(spark, events: Optional[DataFrame], stored_irs: Optional[Data
     marker = spark.range(1).select(*[F.lit(None).cast(from_arrow_type(schema.field(k).type)).alias(k) for k in keys],
                                    F.lit(None).cast("date").alias("ds"))
     rows = marker
-    if events is not None:
-        packed = F.struct(*[F.col(f"`{c}`") for c in inputs + ["ts"]]).alias(EVENTS)
-        rows = rows.unionByName(events.select(*[F.col(f"`{k}`") for k in keys], F.col("ds"), packed),
+    if events is not None:  # flat columns, no ds (the task derives it from ts): less to move per row
+        rows = rows.unionByName(events.select(*[F.col(f"`{c}`") for c in keys + inputs + ["ts"]]),
                                 allowMissingColumns=True)
     if stored_irs is not None:
         packed = F.struct(*[F.col(f"`{c}`") for c in agg.ir_columns]).alias(IRS)
@@ -174,6 +174,19 @@ def fused_snapshot(spark, events: Optional[DataFrame], stored_irs: Optional[Data
     old, new = list(names), list(names.values())
     feature_index = 1 if ir_days else 0  # targets: [IR table (when IR days are computed), output]
     bucket_files = dict(bucket_files or {}) if bucket_files is not None else None
+
+    def event_rows(table: pa.Table) -> Optional[pa.Table]:
+        """The event rows (``ts`` set), with ``ds`` = the UTC day of ``ts``."""
+        import pyarrow.compute as pc
+
+        if "ts" not in table.column_names:
+            return None
+        part = table.filter(pc.is_valid(table.column("ts")))
+        if not part.num_rows:
+            return None
+        ts = part.column("ts").to_numpy()
+        ds = pa.array((ts // MS_PER_DAY).astype(np.int32), pa.int32()).cast(pa.date32())
+        return part.select(keys + inputs + ["ts"]).append_column("ds", ds)
 
     def unpack(table: pa.Table, column: str) -> Optional[pa.Table]:
         import pyarrow.compute as pc
@@ -211,7 +224,7 @@ def fused_snapshot(spark, events: Optional[DataFrame], stored_irs: Optional[Data
         agg = GroupByAggregator(group_by, schema)
         table = _one_table(batches)
         irs = []
-        fresh = unpack(table, EVENTS) if table is not None else None
+        fresh = event_rows(table) if table is not None else None
         if fresh is not None:
             fresh = agg.daily_irs(fresh.select(keys + inputs + ["ts", "ds"])).cast(ir_schema)
             irs.append(fresh)

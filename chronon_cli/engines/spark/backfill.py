@@ -8,6 +8,7 @@ aggregates its own snapshot. GroupBys without aggregations copy the selected col
 
 Each chunk replaces its output partitions in one Iceberg commit (idempotent, atomic).
 """
+import math
 import time
 from datetime import date, timedelta
 from typing import Callable, Dict, List, Optional
@@ -22,11 +23,12 @@ from chronon_cli.engines.spark.writer import Target, write_tables_from_tasks
 from chronon_cli.errors import JobError
 from chronon_cli.spec import derived, ttypes
 from chronon_cli.storage import catalog, warehouse_store_for_catalog
-from chronon_cli.storage.iceberg import files_by_value, load_table
+from chronon_cli.storage.iceberg import ds_partition_field, files_by_value, load_table, scan_files, to_date
 
 Progress = Optional[Callable[[str, int, int], None]]
 IR_TABLE_SUFFIX = "_daily_irs"
 IR_BUCKETS_PROPERTY = "chronon.ir-buckets"
+ROWS_PER_BUCKET = 4_000_000
 
 
 def ir_table_name(group_by: ttypes.GroupBy) -> str:
@@ -162,7 +164,7 @@ class Backfill:
                 events = run if events is None else events.unionByName(run)
         probe = events if events is not None else selected_rows(spark, self.settings, self.group_by, a, a)
         schema = aggregate.input_schema(probe, self.group_by.keyColumns)  # lazy frame: only its schema is used
-        stored, bucket_files, buckets = None, None, self.ir_buckets(spark)
+        stored, bucket_files, buckets = None, None, self.ir_buckets(spark, compute)
         kept = sorted(have - set(compute))
         if kept:
             bucket_files = self.stored_ir_files(kept, buckets)
@@ -188,12 +190,34 @@ class Backfill:
         self.timings["compute_write"] = round(results[-1].seconds, 3)
         return results[-1], len(compute)
 
-    def ir_buckets(self, spark) -> int:
-        """Hash buckets of the IR table: fixed when it is created (``chronon.ir-buckets``), from
-        ``spark.sql.shuffle.partitions`` then."""
+    def ir_buckets(self, spark, compute: List[date]) -> int:
+        """Hash buckets of the IR table, fixed when it is created (table property ``chronon.ir-buckets``):
+        the profile's ``spark.ir_buckets``, else one per core (Spark's default parallelism) and more
+        for big inputs, so that a bucket's task starts from at most ~``ROWS_PER_BUCKET`` source rows.
+        Few buckets keep an incremental day cheap (one task per bucket reads its stored IR files)."""
         table = load_table(catalog(self.settings), self.ir_table, required=False)
         value = table.properties.get(IR_BUCKETS_PROPERTY) if table is not None else None
-        return int(value or spark.conf.get("spark.sql.shuffle.partitions"))
+        if value:
+            return int(value)
+        if (self.settings.spark or {}).get("ir_buckets"):
+            return int(self.settings.spark["ir_buckets"])
+        cores = max(1, spark.sparkContext.defaultParallelism)
+        return cores * max(1, math.ceil(self.source_rows(compute) / (cores * ROWS_PER_BUCKET)))
+
+    def source_rows(self, compute: List[date]) -> int:
+        """Rows of the source partitions of ``compute`` days (from the file metadata)."""
+        if not compute:
+            return 0
+        wanted, rows = set(compute), 0
+        for source in self.group_by.sources:
+            table = load_table(catalog(self.settings), derived.source_table(source), required=False)
+            if table is None or table.current_snapshot() is None:
+                continue
+            for task in scan_files(table, compute[0], compute[-1]):
+                hit = ds_partition_field(table, task.file.spec_id)
+                if hit is None or to_date(task.file.partition[hit[0]]) in wanted:
+                    rows += task.file.record_count
+        return rows
 
     def stored_ir_files(self, kept: List[date], buckets: int) -> Optional[Dict[int, List[str]]]:
         """IR data files of the ``kept`` days by bucket, or None when some file is not one bucket's."""
