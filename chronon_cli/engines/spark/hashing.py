@@ -1,0 +1,116 @@
+"""Spark's hash partitioning in numpy: ``pmod(hash(keys), n)`` for Arrow columns, bit for bit.
+
+``repartition(n, *keys)`` sends a row to partition ``pmod(Murmur3Hash(keys, seed=42), n)``. The
+backfill's IR table is bucketed that way, so a Python task that reads rows straight from parquet
+files (not through a Spark shuffle) must pick its bucket's rows with the very same function. This
+is Spark's ``Murmur3_x86_32`` (``hashInt``, ``hashLong``, and the legacy ``hashUnsafeBytes`` that
+Spark uses for strings: trailing bytes are mixed one signed byte at a time), chained over the key
+columns (each column's hash seeds the next; a null leaves the running hash unchanged). Supported
+key types: strings, integers, booleans and dates; ``supported`` tells.
+"""
+from typing import Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+SEED = 42
+C1, C2 = np.uint32(0xCC9E2D51), np.uint32(0x1B873593)
+
+
+def _rotl(x: np.ndarray, r: int) -> np.ndarray:
+    return (x << np.uint32(r)) | (x >> np.uint32(32 - r))
+
+
+def _mix_k1(k1: np.ndarray) -> np.ndarray:
+    return _rotl(k1 * C1, 15) * C2
+
+
+def _mix_h1(h1: np.ndarray, k1: np.ndarray) -> np.ndarray:
+    return _rotl(h1 ^ k1, 13) * np.uint32(5) + np.uint32(0xE6546B64)
+
+
+def _fmix(h1: np.ndarray, length) -> np.ndarray:
+    h1 = h1 ^ np.asarray(length, dtype=np.uint32)
+    h1 ^= h1 >> np.uint32(16)
+    h1 *= np.uint32(0x85EBCA6B)
+    h1 ^= h1 >> np.uint32(13)
+    h1 *= np.uint32(0xC2B2AE35)
+    h1 ^= h1 >> np.uint32(16)
+    return h1
+
+
+def _hash_int(values: np.ndarray, seed: np.ndarray) -> np.ndarray:
+    return _fmix(_mix_h1(seed, _mix_k1(values.astype(np.int32).view(np.uint32))), 4)
+
+
+def _hash_long(values: np.ndarray, seed: np.ndarray) -> np.ndarray:
+    v = values.astype(np.int64).view(np.uint64)
+    low = (v & np.uint64(0xFFFFFFFF)).astype(np.uint32)
+    high = (v >> np.uint64(32)).astype(np.uint32)
+    return _fmix(_mix_h1(_mix_h1(seed, _mix_k1(low)), _mix_k1(high)), 8)
+
+
+def _hash_strings(column: pa.Array, seed: np.ndarray) -> np.ndarray:
+    """Spark's ``hashUnsafeBytes`` of each string's UTF-8 bytes (nulls: the caller keeps the seed)."""
+    column = column.cast(pa.large_string()) if not pa.types.is_large_string(column.type) else column
+    offsets = np.frombuffer(column.buffers()[1], dtype=np.int64)[column.offset:column.offset + len(column) + 1]
+    data = column.buffers()[2]
+    data = np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, np.uint8)
+    starts, lengths = offsets[:-1], np.diff(offsets)
+    out = np.empty(len(column), dtype=np.uint32)
+    for length in np.unique(lengths):
+        rows = np.flatnonzero(lengths == length)
+        h1 = seed[rows].copy()
+        if length:
+            grid = data[starts[rows, None] + np.arange(length)]  # rows x length bytes
+            aligned = int(length) - int(length) % 4
+            if aligned:
+                words = np.ascontiguousarray(grid[:, :aligned]).view("<u4")
+                for w in range(aligned // 4):
+                    h1 = _mix_h1(h1, _mix_k1(words[:, w].astype(np.uint32)))
+            for b in range(aligned, int(length)):  # one signed byte at a time
+                h1 = _mix_h1(h1, _mix_k1(grid[:, b].view(np.int8).astype(np.int32).view(np.uint32)))
+        out[rows] = _fmix(h1, length)
+    return out
+
+
+def _hash_column(column: pa.Array, seed: np.ndarray) -> np.ndarray:
+    kind = column.type
+    if pa.types.is_dictionary(kind):
+        column = column.dictionary_decode()
+        kind = column.type
+    valid = np.ones(len(column), dtype=bool) if column.null_count == 0 else \
+        np.asarray(pc.is_valid(column).to_numpy(zero_copy_only=False), dtype=bool)
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        hashed = _hash_strings(column.fill_null(""), seed)
+    elif pa.types.is_boolean(kind):
+        hashed = _hash_int(column.fill_null(False).to_numpy(zero_copy_only=False).astype(np.int32), seed)
+    elif pa.types.is_int64(kind) or pa.types.is_uint64(kind):
+        hashed = _hash_long(column.fill_null(0).to_numpy(zero_copy_only=False), seed)
+    elif pa.types.is_integer(kind):
+        hashed = _hash_int(column.fill_null(0).to_numpy(zero_copy_only=False), seed)
+    elif pa.types.is_date32(kind):
+        hashed = _hash_int(column.cast(pa.int32()).fill_null(0).to_numpy(zero_copy_only=False), seed)
+    else:
+        raise TypeError(f"no Spark-compatible hash for key type {kind}")
+    return np.where(valid, hashed, seed)
+
+
+def supported(kind: pa.DataType) -> bool:
+    return (pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_boolean(kind)
+            or (pa.types.is_integer(kind) and not pa.types.is_uint64(kind) and not pa.types.is_uint32(kind))
+            or pa.types.is_date32(kind))
+
+
+def spark_hash(table: pa.Table, columns: Sequence[str]) -> np.ndarray:
+    """Spark SQL's ``hash(columns...)`` (int32) of every row of ``table``."""
+    h = np.full(table.num_rows, SEED, dtype=np.uint32)
+    for name in columns:
+        h = _hash_column(table.column(name).combine_chunks(), h)
+    return h.view(np.int32)
+
+
+def spark_partition(table: pa.Table, columns: Sequence[str], partitions: int) -> np.ndarray:
+    """The partition ``repartition(partitions, *columns)`` sends each row of ``table`` to."""
+    return np.mod(spark_hash(table, columns).astype(np.int64), partitions)
