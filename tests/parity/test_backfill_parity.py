@@ -97,40 +97,57 @@ def diff_against_reference(rows, expected, prefix):
     return problems
 
 
-def test_full_backfill_equals_reference(env):
+@pytest.mark.parametrize("path", ["direct", "shuffled"])
+def test_full_backfill_equals_reference(env, path):
+    """Both ways events reach the tasks: read from the source files by each bucket's task, or
+    selected and shuffled by Spark (``spark.direct_source_read: false``, as for SQL selects)."""
     from chronon_cli.engines.spark.backfill import run_backfill
 
     s, events = env
-    gb = group_by("full")
+    name = f"full_{path}"
+    gb = group_by(name)
     start = FIRST + timedelta(days=4)
-    result = run_backfill(s, gb, start, LAST)
+    s.spark["direct_source_read"] = path == "direct"
+    try:
+        result = run_backfill(s, gb, start, LAST)
+    finally:
+        s.spark.pop("direct_source_read")
     assert result["partitions_written"] > 0
+    assert [c["events_read"] for c in result["chunk_results"]] == [path]
     dates = [start + timedelta(days=i) for i in range((LAST - start).days + 1)]
     expected = reference.snapshot(gb, events, dates)
     assert expected, "the reference produced no rows: the test data is wrong"
-    problems = diff_against_reference(read_output(s, "parity.full"), expected, "full")
+    problems = diff_against_reference(read_output(s, f"parity.{name}"), expected, name)
     assert problems == [], "\n".join(problems[:30])
 
 
-def test_incremental_day_by_day_equals_full_backfill(env):
+@pytest.mark.parametrize("path", ["direct", "shuffled"])
+def test_incremental_day_by_day_equals_full_backfill(env, path):
     from chronon_cli.engines.spark.backfill import run_backfill
 
     s, _ = env
     start, middle = FIRST + timedelta(days=4), LAST - timedelta(days=3)
-    run_backfill(s, group_by("whole"), start, LAST)
-    run_backfill(s, group_by("daily"), start, middle)
-    reads = []
-    day = middle + timedelta(days=1)
-    while day <= LAST:
-        reads.append(run_backfill(s, group_by("daily"), day, day)["source_partitions_read"])
-        day += timedelta(days=1)
+    whole, daily = f"whole_{path}", f"daily_{path}"
+    run_backfill(s, group_by(whole), start, LAST)
+    s.spark["direct_source_read"] = path == "direct"
+    try:
+        run_backfill(s, group_by(daily), start, middle)
+        reads = []
+        day = middle + timedelta(days=1)
+        while day <= LAST:
+            result = run_backfill(s, group_by(daily), day, day)
+            assert result["chunk_results"][0]["events_read"] == path
+            reads.append(result["source_partitions_read"])
+            day += timedelta(days=1)
+    finally:
+        s.spark.pop("direct_source_read")
     assert all(r <= 1 for r in reads), f"an incremental day read more than its own partition: {reads}"
 
     def normalized(name):
         rows = read_output(s, f"parity.{name}")
         return sorted(tuple(sorted((k.replace(f"{name}_", "", 1), repr(v)) for k, v in r.items())) for r in rows)
 
-    assert normalized("daily") == normalized("whole")
+    assert normalized(daily) == normalized(whole)
 
 
 def test_rerun_is_idempotent_and_fills_only_missing(env):

@@ -135,7 +135,7 @@ class FusedSnapshot:
 def fused_snapshot(spark, events: Optional[DataFrame], stored_irs: Optional[DataFrame], group_by: ttypes.GroupBy,
                    schema: pa.Schema, dates: Sequence[date], ir_days: Sequence[date], names: Dict[str, str],
                    buckets: int, bucket_files: Optional[Dict[int, List[str]]] = None,
-                   store_spec: Optional[Dict] = None) -> FusedSnapshot:
+                   store_spec: Optional[Dict] = None, direct: Optional[Dict] = None) -> FusedSnapshot:
     """One pass for a chunk of event-source features: each task computes the daily IRs of its keys'
     ``events`` (selected rows), merges them with its keys' stored IRs and snapshots ``dates``. It
     emits the new IRs, plus the stored ones whose day lies within ``ir_days``' range (so that
@@ -224,7 +224,12 @@ def fused_snapshot(spark, events: Optional[DataFrame], stored_irs: Optional[Data
         agg = GroupByAggregator(group_by, schema)
         table = _one_table(batches)
         irs = []
-        fresh = event_rows(table) if table is not None else None
+        if direct is not None:
+            from chronon_cli.engines.spark.direct_source import read_bucket as read_events
+
+            fresh = read_events(direct, bucket, buckets, keys, schema)
+        else:
+            fresh = event_rows(table) if table is not None else None
         if fresh is not None:
             fresh = agg.daily_irs(fresh.select(keys + inputs + ["ts", "ds"])).cast(ir_schema)
             irs.append(fresh)

@@ -14,7 +14,7 @@ from datetime import date, timedelta
 from typing import Callable, Dict, List, Optional
 
 from chronon_cli.agg import GroupByAggregator, windows
-from chronon_cli.engines.spark import aggregate
+from chronon_cli.engines.spark import aggregate, direct_source
 from chronon_cli.engines.spark.group_by_source import contiguous_runs, days, selected_rows
 from chronon_cli.engines.spark.session import get_spark
 from chronon_cli.engines.spark.staging_query import run_staging_query
@@ -124,6 +124,7 @@ class Backfill:
     def run_chunk(self, spark, a: date, b: date, result: Dict) -> Dict:
         began = time.monotonic()
         self.timings: Dict[str, float] = {}
+        self.events_read = None
         gb = self.group_by
         if gb.aggregations and _has_events(gb):
             written, read = self.event_features(spark, a, b, result)
@@ -145,7 +146,8 @@ class Backfill:
                 self.timings["key_count"] = round(time.monotonic() - mark, 3)
         return {"start": str(a), "end": str(b), "partitions": [str(d) for d in written.partitions],
                 "rows": written.rows, "keys": keys, "source_partitions_read": read,
-                "seconds": round(time.monotonic() - began, 3), "timings": dict(self.timings)}
+                "seconds": round(time.monotonic() - began, 3), "timings": dict(self.timings),
+                **({"events_read": self.events_read} if self.events_read else {})}
 
     def event_features(self, spark, a: date, b: date, result: Dict):
         """Features of [a, b] and the missing daily IRs, in one Spark job (``aggregate.fused_snapshot``):
@@ -157,14 +159,25 @@ class Backfill:
         result["dependency_runs"] += self.ensure_staging_partitions(earliest, b)
         have = {d for d in _partitions(self.settings, self.ir_table) if earliest <= d <= b}
         compute = [d for d in self.source_days(earliest, b) if d not in have or (self.force and d >= a)]
-        events = None
-        for lo, hi in contiguous_runs(compute):
-            run = selected_rows(spark, self.settings, self.group_by, lo, hi)
-            if run is not None:
-                events = run if events is None else events.unionByName(run)
-        probe = events if events is not None else selected_rows(spark, self.settings, self.group_by, a, a)
-        schema = aggregate.input_schema(probe, self.group_by.keyColumns)  # lazy frame: only its schema is used
-        stored, bucket_files, buckets = None, None, self.ir_buckets(spark, compute)
+        probe = selected_rows(spark, self.settings, self.group_by, a, a)  # lazy: only its schema is used
+        if probe is None and compute:
+            probe = selected_rows(spark, self.settings, self.group_by, compute[0], compute[-1])
+        if probe is None:
+            raise JobError(f"no source of {self.group_by.metaData.name} covers {a}..{b}")
+        schema = aggregate.input_schema(probe, self.group_by.keyColumns)
+        buckets = self.ir_buckets(spark, compute)
+        events, direct = None, None
+        if compute:
+            key_types = [schema.field(k).type for k in self.group_by.keyColumns]
+            if (self.settings.spark or {}).get("direct_source_read", True):
+                direct = direct_source.plan(self.settings, self.group_by, contiguous_runs(compute), key_types)
+            if not direct_source.worth_it(direct, buckets):
+                direct = None
+                for lo, hi in contiguous_runs(compute):
+                    run = selected_rows(spark, self.settings, self.group_by, lo, hi)
+                    if run is not None:
+                        events = run if events is None else events.unionByName(run)
+        stored, bucket_files = None, None
         kept = sorted(have - set(compute))
         if kept:
             bucket_files = self.stored_ir_files(kept, buckets)
@@ -172,13 +185,14 @@ class Backfill:
                 stored = read_table(spark, self.settings, self.ir_table, kept[0], kept[-1])
                 if compute and compute[0] <= kept[-1] and kept[0] <= compute[-1]:
                     stored = stored.where(~stored["ds"].isin(*compute))
-        if events is None and not kept:
+        if events is None and direct is None and not kept:
             raise JobError(f"no source partition of {self.group_by.metaData.name} covers {earliest}..{b}",
                            hint="load the source table's partitions first")
         probe_names = GroupByAggregator(self.group_by, schema).output_schema.names
         store_spec = dict(warehouse_store_for_catalog(catalog(self.settings)).spec())
         fused = aggregate.fused_snapshot(spark, events, stored, self.group_by, schema, days(a, b), compute,
-                                         self.feature_names(probe_names), buckets, bucket_files, store_spec)
+                                         self.feature_names(probe_names), buckets, bucket_files, store_spec,
+                                         direct)
         targets = []
         if compute:
             targets.append(Target(self.ir_table, fused.ir_schema, compute[0], compute[-1],
@@ -186,6 +200,7 @@ class Backfill:
         targets.append(Target(self.output, fused.output_schema, a, b, self.group_by.metaData.tableProperties,
                               count_keys=tuple(self.group_by.keyColumns)))
         self.timings["plan"] = round(time.monotonic() - mark, 3)
+        self.events_read = "direct" if direct is not None else ("shuffled" if events is not None else "none")
         results = write_tables_from_tasks(fused.rows, fused.task, targets, self.settings)
         self.timings["compute_write"] = round(results[-1].seconds, 3)
         return results[-1], len(compute)
