@@ -253,5 +253,8 @@ def fused_snapshot(spark, events: Optional[DataFrame], stored_irs: Optional[Data
             for batch in out.to_batches(max_chunksize=65_536):
                 yield feature_index, batch
 
+    if events is None and stored_irs is None:
+        # nothing to shuffle: tasks read their rows themselves; partition p of this range is task p
+        return FusedSnapshot(spark.range(0, buckets, 1, buckets), task, ir_out_schema, renamed)
     shuffled = rows.repartition(buckets, *[F.col(f"`{k}`") for k in keys])
     return FusedSnapshot(shuffled, task, ir_out_schema, renamed)
