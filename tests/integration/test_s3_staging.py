@@ -110,3 +110,28 @@ def test_unreachable_endpoint_is_a_job_error(local_settings):
 
     with pytest.raises(JobError, match="s3a://chronon/x.parquet"):
         object_store(local_settings).require("s3a://chronon/x.parquet")
+
+
+def test_bootcamp_backfill_over_s3_incremental(settings):
+    """The GroupBy backfill with the source, the daily IR table and the output all on S3: bucket
+    tasks read the source files and their stored IR files over the S3 protocol."""
+    from chronon_cli import api
+
+    conf = "group_bys/bootcamp/user_purchase_features.py"
+    first = api.backfill(settings, conf, FIRST, dt.date(2023, 12, 5))["runs"][0]
+    assert first["dependency_runs"] and first["chunk_results"][0]["events_read"] == "direct"
+    second = api.backfill(settings, conf, dt.date(2023, 12, 6), LAST, step_days=1)["runs"][0]
+    assert [c["source_partitions_read"] for c in second["chunk_results"]] == [1, 1]
+    ir_table = load_table(catalog(settings), "bootcamp_features.user_purchase_features_daily_irs")
+    files = [t.file.file_path for t in ir_table.scan().plan_files()]
+    assert files and all(f.startswith(f"s3://{settings.warehouse_bucket}/") for f in files)
+    out = load_table(catalog(settings), "bootcamp_features.user_purchase_features").scan().to_arrow().to_pylist()
+    rows = {(r["user_id"], r["ds"]): r for r in out}
+    p = "user_purchase_features_purchase_price_"
+    # user_7 (UTC): 12-04 207.92, 87.99, 130.88; 12-05 19.26, 244.84; 12-07 143.82
+    dec5 = rows[("user_7", dt.date(2023, 12, 5))]
+    assert dec5[p + "sum_1d"] == pytest.approx(264.10) and dec5[p + "sum_7d"] == pytest.approx(690.89)
+    assert dec5[p + "count_7d"] == 5
+    dec7 = rows[("user_7", dt.date(2023, 12, 7))]
+    assert dec7[p + "sum_1d"] == pytest.approx(143.82) and dec7[p + "count_7d"] == 6
+    assert sorted({d for _, d in rows}) == [FIRST + dt.timedelta(days=i) for i in range(7)]
