@@ -30,6 +30,7 @@ from chronon_cli.agg.ops.base import Comps, ValueCodec
 from chronon_cli.agg.plan import Feature, IrColumn
 
 CELL_BUDGET = 1 << 20  # dense cells per component per key chunk
+ONE_DATE_FAST_PATH = True  # one target date: snapshot_one_day, without reordering rows (if it applies)
 
 
 def _take_cols(grid: Comps, cols: np.ndarray, identity: Dict, first: int = 0) -> Comps:
@@ -665,6 +666,11 @@ def snapshot(agg, daily_irs: pa.Table, dates: List[datetime.date]) -> pa.Table:
     n_slots = day_max - lo + 2
     targets = np.array(target_days, dtype=np.int64) - lo + 1
     spans = [n_slots if s is None else s for s in spans_days]
+    if ONE_DATE_FAST_PATH:
+        from chronon_cli.agg import snapshot_one_day
+        if snapshot_one_day.applies(agg, len(targets), days, slot):
+            return snapshot_one_day.snapshot_one(agg, table, kc, key_ids, days, slot, n_slots, int(targets[0]),
+                                                 spans, target_days[0])
 
     # by key, then day (list IRs then need no re-sorting); daily IR tables usually come so
     if not _ascending([key_ids, days]):

@@ -18,17 +18,17 @@ _LIMIT = 1 << 62
 def _canonical_ties(order: np.ndarray, tie: np.ndarray, *minor) -> np.ndarray:
     """Reorder the runs of ``order`` that ``tie`` (``tie[p]``: position p and p+1 compare equal on
     the packed keys) joins by the ``minor`` keys (most significant first), then by row."""
-    if not tie.any():
+    pairs = np.flatnonzero(tie)
+    if len(pairs) == 0:
         return order
-    member = np.zeros(len(order), dtype=bool)
-    member[:-1] = tie
-    member[1:] |= tie
-    begins = member.copy()
-    begins[1:] &= ~tie
+    # tied positions (p and p + 1 of each tied pair), ascending; a run begins where p - 1 is no tie
+    idx = np.union1d(pairs, pairs + 1)
+    begins = np.ones(len(idx), dtype=bool)
+    inner = idx > 0
+    begins[inner] = ~tie[idx[inner] - 1]
     run = np.cumsum(begins)
-    idx = np.flatnonzero(member)
     sub = order[idx]
-    keys = (sub,) + tuple(m[sub] for m in reversed(minor)) + (run[idx],)
+    keys = (sub,) + tuple(m[sub] for m in reversed(minor)) + (run,)
     order[idx] = sub[np.lexsort(keys)]
     return order
 
@@ -41,11 +41,15 @@ def _needs_float_ties(x: np.ndarray) -> bool:
     return bool(np.signbit(x[zero]).any() or np.isnan(x).any()) if zero.any() else bool(np.isnan(x).any())
 
 
-def by_group_value(group: np.ndarray, n_groups: int, x: np.ndarray) -> np.ndarray:
-    """Order of the rows by (group, x), as ``np.lexsort((x, group))``; groups in ``[0, n_groups)``."""
+def by_group_value(group: np.ndarray, n_groups: int, x: np.ndarray, *minor: np.ndarray) -> np.ndarray:
+    """Order of the rows by (group, x), as ``np.lexsort((x, group))``; groups in ``[0, n_groups)``.
+
+    ``minor`` keys (most significant first) order rows tied on (group, x) whose x could be told
+    apart (float -0.0 / 0.0, NaN payloads) before row order, as
+    ``np.lexsort(minor[::-1] + (x, group))``; rows with indistinguishable keys may come in any order."""
     n = len(x)
     if n < max(_SMALL, 2):
-        return np.lexsort((x, group))
+        return np.lexsort(tuple(minor[::-1]) + (x, group))
     n_groups = max(int(n_groups), 1)
     if x.dtype.kind in "ib" or (x.dtype.kind == "u" and x.dtype.itemsize < 8):
         lo, hi = int(x.min()), int(x.max())
@@ -59,7 +63,7 @@ def by_group_value(group: np.ndarray, n_groups: int, x: np.ndarray) -> np.ndarra
         return _by_group_float(group, n_groups, x)
     shift = int(n).bit_length()
     if (n_groups << shift) >= _LIMIT:
-        return np.lexsort((x, group))
+        return np.lexsort(tuple(minor[::-1]) + (x, group))
     ox = np.argsort(x)
     packed = group[ox].astype(np.int64)
     packed <<= shift
@@ -70,36 +74,102 @@ def by_group_value(group: np.ndarray, n_groups: int, x: np.ndarray) -> np.ndarra
     if float_ties:
         g, v = group[order], x[order]
         tie = (g[1:] == g[:-1]) & ((v[1:] == v[:-1]) | (np.isnan(v[1:]) & np.isnan(v[:-1])))
-        order = _canonical_ties(order, tie, x)
+        order = _canonical_ties(order, tie, x, *minor)
     return order
 
 
-def _by_group_float(group: np.ndarray, n_groups: int, x: np.ndarray) -> np.ndarray:
-    """(group, x) order for float64 x without NaN or -0.0: one argsort of the group packed with the
-    leading bits of x's order-preserving integer image; rows tied on those bits are re-sorted by x."""
-    group_bits = max(int(n_groups - 1).bit_length(), 1)
-    x_bits = 63 - group_bits
+_MIN_VALUE_BITS = 24  # value bits below which _by_group_float packs no row index
+
+
+def _float_image(x: np.ndarray) -> np.ndarray:
+    """float64 -> uint64 with the same order (for x without NaN; -0.0 < 0.0)."""
     bits = x.view(np.int64)
-    key = bits ^ ((bits >> 63) & np.int64(0x7FFFFFFFFFFFFFFF))   # float order as signed int64
-    key = (key.view(np.uint64) ^ np.uint64(1 << 63)) >> np.uint64(64 - x_bits)  # unsigned, top bits
-    packed = group.astype(np.int64) << x_bits
-    packed |= key.view(np.int64)
-    order = np.argsort(packed)
-    ps = packed[order]
-    return _canonical_ties(order, ps[1:] == ps[:-1], x)
+    key = bits >> 63
+    key &= np.int64(0x7FFFFFFFFFFFFFFF)
+    key ^= bits
+    key = key.view(np.uint64)
+    key ^= np.uint64(1 << 63)
+    return key
 
 
-def by_group_time_value(group: np.ndarray, n_groups: int, ts: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """Order of the rows by (group, ts, x), as ``np.lexsort((x, ts, group))``."""
+def _by_group_float(group: np.ndarray, n_groups: int, x: np.ndarray) -> np.ndarray:
+    """(group, x) order for float64 x without NaN or -0.0: one sort of the group packed with the
+    leading bits of x's order-preserving integer image (from its minimum) and, when they fit, the
+    row index (a value sort, much faster than an argsort); rows tied on those bits are re-sorted
+    by x."""
+    n = len(x)
+    group_bits = max(int(n_groups - 1).bit_length(), 1)
+    idx_bits = max(int(n - 1).bit_length(), 1)
+    key = _float_image(x)
+    value_bits = 64 - group_bits - idx_bits
+    if value_bits >= _MIN_VALUE_BITS:
+        lo = key.min()
+        key -= lo
+        shift = max(int(key.max()).bit_length() - value_bits, 0)
+        if shift:
+            key >>= np.uint64(shift)
+        packed = group.astype(np.uint64)
+        packed <<= np.uint64(value_bits)
+        packed |= key
+        packed <<= np.uint64(idx_bits)
+        packed |= np.arange(n, dtype=np.uint64)
+        packed.sort()
+        order = (packed & np.uint64((1 << idx_bits) - 1)).astype(np.int64)
+        packed >>= np.uint64(idx_bits)
+        ps = packed
+    else:
+        x_bits = 63 - group_bits
+        key >>= np.uint64(64 - x_bits)
+        packed = group.astype(np.int64)
+        packed <<= x_bits
+        packed |= key.view(np.int64)
+        order = np.argsort(packed)
+        ps = packed[order]
+    pairs = np.flatnonzero(ps[1:] == ps[:-1])
+    if len(pairs) == 0:
+        return order
+    # runs of rows with equal x throughout are indistinguishable: only runs holding different x
+    # values need re-sorting
+    differ = x[order[pairs]] != x[order[pairs + 1]]
+    if not differ.any():
+        return order
+    tie = np.zeros(len(order) - 1, dtype=bool)
+    tie[pairs] = True
+    if not differ.all():
+        begins = np.ones(len(pairs), dtype=bool)   # tied pairs starting a run
+        begins[1:] = pairs[1:] != pairs[:-1] + 1
+        run = np.cumsum(begins) - 1
+        need = np.zeros(int(run[-1]) + 1, dtype=bool)
+        need[run[differ]] = True
+        tie[pairs[~need[run]]] = False
+    return _canonical_ties(order, tie, x)
+
+
+def stable_by_code(codes: np.ndarray, n_codes: int) -> np.ndarray:
+    """Stable order of the rows by integer codes in ``[0, n_codes)`` (``np.argsort(codes,
+    kind="stable")``), by 16-bit radix passes when the codes fit 32 bits."""
+    if n_codes <= 1 << 16:
+        return np.argsort(codes.astype(np.uint16), kind="stable")
+    if n_codes <= 1 << 32:
+        low = np.argsort((codes & 0xFFFF).astype(np.uint16), kind="stable")
+        high = np.argsort((codes[low] >> 16).astype(np.uint16), kind="stable")
+        return low[high]
+    return np.argsort(codes, kind="stable")
+
+
+def by_group_time_value(group: np.ndarray, n_groups: int, ts: np.ndarray, x: np.ndarray,
+                        *minor: np.ndarray) -> np.ndarray:
+    """Order of the rows by (group, ts, x), as ``np.lexsort((x, ts, group))``; ``minor`` keys (most
+    significant first) then order rows tied on (group, ts, x), before row order."""
     n = len(x)
     if n < max(_SMALL, 2):
-        return np.lexsort((x, ts, group))
+        return np.lexsort(tuple(minor[::-1]) + (x, ts, group))
     t0, t1 = int(ts.min()), int(ts.max())
     span = t1 - t0 + 1
     if max(int(n_groups), 1) * span >= _LIMIT:
-        return np.lexsort((x, ts, group))
+        return np.lexsort(tuple(minor[::-1]) + (x, ts, group))
     c = group.astype(np.int64) * span
     c += ts.astype(np.int64) - t0
     order = np.argsort(c)
     cs = c[order]
-    return _canonical_ties(order, cs[1:] == cs[:-1], x)
+    return _canonical_ties(order, cs[1:] == cs[:-1], x, *minor)
