@@ -106,8 +106,19 @@ def supported(kind: pa.DataType) -> bool:
 def spark_hash(table: pa.Table, columns: Sequence[str]) -> np.ndarray:
     """Spark SQL's ``hash(columns...)`` (int32) of every row of ``table``."""
     h = np.full(table.num_rows, SEED, dtype=np.uint32)
-    for name in columns:
-        h = _hash_column(table.column(name).combine_chunks(), h)
+    for i, name in enumerate(columns):
+        column = table.column(name).combine_chunks()
+        if i == 0 and (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+            # same seed on every row: hash each distinct string once
+            encoded = column.dictionary_encode()
+            distinct = _hash_column(encoded.dictionary, np.full(len(encoded.dictionary), SEED, dtype=np.uint32))
+            indices = encoded.indices.to_numpy(zero_copy_only=False) if encoded.null_count == 0 else \
+                encoded.indices.fill_null(0).to_numpy(zero_copy_only=False)
+            h = distinct[indices] if len(distinct) else h
+            if encoded.null_count:
+                h = np.where(np.asarray(pc.is_valid(encoded).to_numpy(zero_copy_only=False), dtype=bool), h, SEED)
+            continue
+        h = _hash_column(column, h)
     return h.view(np.int32)
 
 
