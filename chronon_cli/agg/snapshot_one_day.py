@@ -109,6 +109,14 @@ class _Rows:
         self.n_slots = n_slots
         self.target = target
         self._cells = None
+        self._ascending = None
+
+    def slots_ascending(self) -> bool:
+        """Are the rows in day order (so a stable sort by key leaves each key's rows by day)?"""
+        if self._ascending is None:
+            s = self.slot
+            self._ascending = bool(len(s) < 2 or (s[1:] >= s[:-1]).all())
+        return self._ascending
 
     def cells(self):
         """Slot-major cell of each row (``slot * n_keys + key``) per key chunk:
@@ -209,49 +217,72 @@ def _elements(arr: pa.Array):
     return S._list_values(arr, lengths), lengths
 
 
-class _Sorted:
-    """Elements in a sort order: their entities, and their slots on demand (for the windows)."""
+def _weighted_counts(key: np.ndarray, lengths: np.ndarray, n_keys: int) -> np.ndarray:
+    """Elements per key from the rows' list lengths."""
+    if len(key) == 0:
+        return np.zeros(n_keys, dtype=np.int64)
+    return np.bincount(key, weights=lengths, minlength=n_keys).astype(np.int64)
 
-    def __init__(self, rows: _Rows, lengths: np.ndarray, order: np.ndarray, e: np.ndarray):
-        self.rows, self.lengths, self.order, self.e = rows, lengths, order, e
+
+class _Sorted:
+    """Elements of list IRs in a sort order grouped by entity (``order``: their positions);
+    per-window element counts (from the rows) and selections."""
+
+    def __init__(self, rows: _Rows, lengths: np.ndarray, order: np.ndarray, count_all: np.ndarray):
+        self.rows, self.lengths, self.order, self.count_all = rows, lengths, order, count_all
         self._s = None
         self.min_slot = int(rows.slot.min()) if len(rows.slot) else 0
 
+    def counts(self, lo: int) -> np.ndarray:
+        """Elements per entity with slot >= lo."""
+        if lo <= self.min_slot:
+            return self.count_all
+        rows = self.rows
+        m = rows.slot >= lo
+        return _weighted_counts(rows.key[m], self.lengths[m], rows.n_keys)
+
     def select(self, lo: int):
-        """-> (positions, ascending, of the elements with slot >= lo, or None for all; their
-        count per entity)."""
-        sel = None
-        if lo > self.min_slot:
-            if self._s is None:
-                self._s = np.repeat(self.rows.slot, self.lengths)[self.order]
-            m = self._s >= lo
-            if not m.all():
-                sel = np.flatnonzero(m)
-        es = self.e if sel is None else self.e[sel]
-        K = self.rows.n_keys
-        cnt = np.bincount(es, minlength=K) if len(es) else np.zeros(K, dtype=np.int64)
-        return sel, cnt
+        """-> (positions in the order, ascending, of the elements with slot >= lo, or None for all;
+        their count per entity)."""
+        cnt = self.counts(lo)
+        if lo <= self.min_slot:
+            return None, cnt
+        if self._s is None:
+            slot = self.rows.slot
+            dtype = np.uint8 if self.rows.n_slots <= 255 else np.uint16 if self.rows.n_slots <= 65535 else np.int64
+            self._s = np.repeat(slot.astype(dtype, copy=False), self.lengths)[self.order]
+        return np.flatnonzero(self._s >= lo), cnt
 
 
-def _presorted(ent: np.ndarray, n_ent: int, ts: np.ndarray, v: np.ndarray, day: np.ndarray):
-    """-> (order, ent[order]): the elements' (ent, ts, v, day) order if a stable sort by entity
-    alone gives it (day-major rows of FIRST_K / LAST_K IRs whose days hold their own events, lists
-    sorted by (ts, v)); else None."""
+def _element_days(rows: _Rows, lengths: np.ndarray):
+    """-> function: element positions -> their rows' days (for a few elements)."""
+    ends = np.cumsum(lengths)
+    return lambda el: rows.days[np.searchsorted(ends, el, side="right")]
+
+
+def _presorted(ent: np.ndarray, n_ent: int, count: np.ndarray, ts: np.ndarray, v: np.ndarray, day_of):
+    """The elements' (ent, ts, v, day) order if a stable sort by entity alone gives it (day-major
+    rows of FIRST_K / LAST_K IRs whose days hold their own events, lists sorted by (ts, v)); else
+    None. ``count``: elements per entity; ``day_of(elements)``: their days."""
     if v.dtype.kind == "f" and np.isnan(v).any():
         return None
+    n = len(ent)
     order = sorting.stable_by_code(ent, n_ent)
-    e = ent[order]
+    if n < 2:
+        return order
     t = ts[order]
-    same = e[1:] == e[:-1]
+    same = np.ones(n - 1, dtype=bool)      # sorted positions p and p + 1 hold one entity
+    starts = np.cumsum(count) - count
+    same[starts[(starts > 0) & (starts < n)] - 1] = False
     if (same & (t[1:] < t[:-1])).any():
         return None
     tied = np.flatnonzero(same & (t[1:] == t[:-1]))
     if len(tied):
         a, b = order[tied], order[tied + 1]
         va, vb = v[a], v[b]
-        if ((vb < va) | ((vb == va) & (day[b] < day[a]))).any():
+        if ((vb < va) | ((vb == va) & (day_of(b) < day_of(a)))).any():
             return None
-    return order, e
+    return order
 
 
 def _kept(op, feats, arr, rows: _Rows, spans):
@@ -269,25 +300,32 @@ def _kept(op, feats, arr, rows: _Rows, spans):
         keep_last = op.is_top
     K = rows.n_keys
     el_ent = np.repeat(rows.key, lengths)
-    day = np.repeat(rows.days, lengths)   # ties in the general path's order: (day, input position)
-    found = _presorted(el_ent, K, ts, v, day) if timed else None
-    if found is None:
+    count_all = _weighted_counts(rows.key, lengths, K)
+    order = _presorted(el_ent, K, count_all, ts, v, _element_days(rows, lengths)) if timed else None
+    # in (entity, day) order a window's elements are a suffix of its entity's elements
+    suffix = order is not None and rows.slots_ascending()
+    if order is None:
+        day = np.repeat(rows.days, lengths)   # ties in the general path's order: (day, input position)
         if timed:
             order = sorting.by_group_time_value(el_ent, K, ts, v, day)
         else:
             order = sorting.by_group_value(el_ent, K, v, day)
-        found = order, el_ent[order]
-    els = _Sorted(rows, lengths, *found)
+    els = _Sorted(rows, lengths, order, count_all)
+    ends = np.cumsum(count_all)
     flat = S._numeric_numpy(values)
     k = op.k
     out = {}
     for i, span in spans.items():
-        sel, cnt = els.select(rows.target - span + 1)
+        lo = rows.target - span + 1
+        if suffix:
+            sel, cnt, gend = None, els.counts(lo), ends
+        else:
+            sel, cnt = els.select(lo)
+            gend = np.cumsum(cnt)              # group ends within the window's elements
         kc = np.minimum(cnt, k)
         offsets = np.zeros(K + 1, dtype=np.int64)
         np.cumsum(kc, out=offsets[1:])
         total = int(offsets[-1])
-        gend = np.cumsum(cnt)                  # group ends within the window's elements
         if keep_last:   # newest / largest first: end - 1, end - 2, ...
             pos = np.repeat(gend - 1 + offsets[:-1], kc)
             pos -= np.arange(total, dtype=np.int64)
@@ -296,7 +334,7 @@ def _kept(op, feats, arr, rows: _Rows, spans):
             pos += np.arange(total, dtype=np.int64)
         if sel is not None:
             pos = sel[pos]
-        pos = els.order[pos]
+        pos = order[pos]
         ok = kc > 0
         off = pa.array(offsets.astype(np.int32), mask=np.append(~ok, False), type=pa.int32())
         taken = pa.array(flat[pos], type=values.type) if flat is not None else values.take(pa.array(pos))
@@ -316,8 +354,10 @@ def _percentiles(op, feats, arr, rows: _Rows, spans):
     x = S._list_values(lists, lengths).to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
     K, k = rows.n_keys, op.k
     el_ent = np.repeat(rows.key, lengths)
-    order = sorting.by_group_value(el_ent, K, x, np.repeat(rows.days, lengths))
-    els = _Sorted(rows, lengths, order, el_ent[order])
+    # ties that can be told apart (-0.0 / 0.0) in the general path's order: (day, input position)
+    minor = (np.repeat(rows.days, lengths),) if sorting._needs_float_ties(x) else ()
+    order = sorting.by_group_value(el_ent, K, x, *minor)
+    els = _Sorted(rows, lengths, order, _weighted_counts(rows.key, lengths, K))
     sk_rows = np.flatnonzero(has_sketch)
     sk_ent, sk_slot = rows.key[sk_rows], rows.slot[sk_rows]
     fallback = np.zeros(K, dtype=bool)
