@@ -10,16 +10,19 @@ date ``t`` (the last slot) a window of ``W`` slots is just the rows with slot in
   exact merge tree of ``snapshot.window_merges`` (power-of-two blocks), so results are identical;
 - k-ops and exact percentile lists sort only their flattened numeric elements by (key, order
   keys), ties broken by (day, position in the input) as the general path's stable order leaves
-  them, and pick from each window's elements;
+  them, and pick from each window's elements. FIRST_K / LAST_K elements of day-ordered rows are
+  usually in order after one radix sort by key (checked), and each window is then a suffix of its
+  key's elements;
 - percentile windows holding a sketch or more than k values merge Python IRs for their keys as the
-  general path does.
+  general path does (``_object_windows``, same IR order).
 
-Used only when it applies (``applies``); output is identical to the general path (same rows, row
-order by key id, values).
+Used only when it applies (``applies``: one date; dense, k-op and percentile columns without
+buckets / maps; rows of the lifetime prefix slot in day order). Output is identical to the general
+path (same rows, ordered by key id, same values to the bit); ``snapshot.ONE_DATE_FAST_PATH = False``
+forces the general path.
 """
 from __future__ import annotations
 
-import datetime
 from typing import Dict, List
 
 import numpy as np
@@ -99,7 +102,7 @@ def snapshot_one(agg, table: pa.Table, kc: KeyCodes, key_ids: np.ndarray, days: 
 
 
 class _Rows:
-    """Per-row key ids, days and slots, and the window masks (computed once)."""
+    """Per-row key ids, days and slots, with what several columns share (grid cells, day order)."""
 
     def __init__(self, key_ids, days, slot, n_keys, n_slots, target):
         self.key = key_ids
