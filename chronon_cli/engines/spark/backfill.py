@@ -159,9 +159,9 @@ class Backfill:
         result["dependency_runs"] += self.ensure_staging_partitions(earliest, b)
         have = {d for d in _partitions(self.settings, self.ir_table) if earliest <= d <= b}
         compute = [d for d in self.source_days(earliest, b) if d not in have or (self.force and d >= a)]
-        probe = selected_rows(spark, self.settings, self.group_by, a, a)  # lazy: only its schema is used
+        probe = selected_rows(spark, self.settings, self.group_by, a, a, schema_only=True)  # for its schema
         if probe is None and compute:
-            probe = selected_rows(spark, self.settings, self.group_by, compute[0], compute[-1])
+            probe = selected_rows(spark, self.settings, self.group_by, compute[0], compute[-1], schema_only=True)
         if probe is None:
             raise JobError(f"no source of {self.group_by.metaData.name} covers {a}..{b}")
         schema = aggregate.input_schema(probe, self.group_by.keyColumns)

@@ -27,12 +27,13 @@ def _partition_bounds(query: ttypes.Query, start: date, end: date):
 
 
 def selected_rows(spark, settings, group_by: ttypes.GroupBy, start: date, end: date,
-                  event_days: bool = True):
+                  event_days: bool = True, schema_only: bool = False):
     """Selected rows of every source for source partitions ``[start, end]``, or None when there are none.
 
     Event sources: ``ts`` from the time column (epoch millis) and ``ds`` = UTC day of ``ts``, keeping
     only events whose day is in ``[start, end]`` (an event belongs to the partition of its own day).
     Entity sources: ``ds`` is the snapshot partition and ``ts`` the end of that day minus 1 ms.
+    ``schema_only``: the same query over no rows (for its schema).
     """
     frames = []
     for i, source in enumerate(group_by.sources):
@@ -44,7 +45,14 @@ def selected_rows(spark, settings, group_by: ttypes.GroupBy, start: date, end: d
         first, last = _partition_bounds(query, start, end)
         if first > last:
             continue
-        frame = read_table(spark, settings, table, first, last)
+        if schema_only:  # an empty frame of the table's schema: no file planning or listing
+            from chronon_cli.engines.spark.tables import spark_schema_of
+            from chronon_cli.storage import catalog
+            from chronon_cli.storage.iceberg import load_table
+
+            frame = spark.createDataFrame([], spark_schema_of(load_table(catalog(settings), table)))
+        else:
+            frame = read_table(spark, settings, table, first, last)
         view = f"chronon_source_{next(_view_ids)}"
         frame.createOrReplaceTempView(view)
         frames.append(spark.sql(_select_sql(source, query, view, first, last, frame.columns)))
