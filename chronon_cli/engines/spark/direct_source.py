@@ -14,7 +14,7 @@ of ``ts``, only events whose day lies in the partition range read.
 """
 import datetime as dt
 import re
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, Optional, Sequence
 
 import numpy as np
 import pyarrow as pa
