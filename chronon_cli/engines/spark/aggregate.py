@@ -1,10 +1,9 @@
-"""Distributed aggregation: rows are shuffled by key, then each Spark task runs the shared ``agg`` kernels.
+"""Distributed aggregation: rows are grouped by key into tasks, then each task runs the shared ``agg`` kernels.
 
 No operation is implemented here: tasks build a ``GroupByAggregator`` from the (pickled) GroupBy and
-the input schema and call ``daily_irs`` / ``merge_daily_irs`` / ``snapshot``. Data stays on executors.
-Each function returns ``KeyedTasks`` (the shuffled rows, the per-task Arrow function, its output
-schema) rather than a DataFrame, so a writer can run the write in the same tasks
-(``writer.write_table_from_tasks``); ``to_frame()`` gives the DataFrame.
+the input schema and call ``daily_irs`` / ``snapshot``. Data stays on executors. The functions
+return the rows plus the per-task Arrow function (``KeyedTasks``, ``FusedSnapshot``) rather than a
+DataFrame, so the writer runs the write in the same tasks (``writer.write_tables_from_tasks``).
 """
 from dataclasses import dataclass
 from datetime import date
@@ -13,7 +12,7 @@ from typing import Callable, Dict, Iterator, List, Optional, Sequence
 import numpy as np
 import pyarrow as pa
 from pyspark.sql import DataFrame
-from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_schema
+from pyspark.sql.pandas.types import to_arrow_schema
 
 from chronon_cli.agg import GroupByAggregator
 from chronon_cli.spec import ttypes
@@ -47,9 +46,6 @@ class KeyedTasks:
     task: Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]
     schema: pa.Schema
 
-    def to_frame(self) -> DataFrame:
-        return self.rows.mapInArrow(self.task, from_arrow_schema(self.schema))
-
     def renamed(self, names: Dict[str, str]) -> "KeyedTasks":
         """Only the columns in ``names`` (old -> new), in that order, renamed."""
         inner, old, new = self.task, list(names), list(names.values())
@@ -60,35 +56,6 @@ class KeyedTasks:
 
         schema = pa.schema([self.schema.field(o).with_name(n) for o, n in names.items()])
         return KeyedTasks(self.rows, task, schema)
-
-
-def daily_irs(rows: DataFrame, group_by: ttypes.GroupBy, schema: pa.Schema) -> KeyedTasks:
-    """Selected event rows -> one row per (keys, ds) of that day's IRs (the daily IR table's rows)."""
-    ir_schema = GroupByAggregator(group_by, schema).ir_schema
-    wanted = [f.name for f in schema] + ["ts", "ds"]
-
-    def task(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        agg = GroupByAggregator(group_by, schema)
-        table = _one_table(batches)
-        if table is not None and table.num_rows:
-            yield from _emit(agg.daily_irs(table.select(wanted)), ir_schema)
-
-    return KeyedTasks(_partitions(rows, group_by.keyColumns), task, ir_schema)
-
-
-def snapshot(irs: DataFrame, group_by: ttypes.GroupBy, schema: pa.Schema, dates: Sequence[date]) -> KeyedTasks:
-    """Daily IR rows -> feature rows for each date (windows are merges of daily IRs)."""
-    agg = GroupByAggregator(group_by, schema)
-    out_schema = agg.output_schema
-    dates = list(dates)
-
-    def task(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        agg = GroupByAggregator(group_by, schema)
-        table = _one_table(batches)
-        if table is not None and table.num_rows:
-            yield from _emit(agg.snapshot(table.cast(agg.ir_schema), dates), out_schema)
-
-    return KeyedTasks(_partitions(irs, group_by.keyColumns), task, out_schema)
 
 
 def snapshot_per_partition(rows: DataFrame, group_by: ttypes.GroupBy, schema: pa.Schema,

@@ -4,6 +4,8 @@ Each task (``mapInArrow``) streams its Arrow batches into parquet data files, on
 the table's target file size), with the table's field ids and column statistics, and returns one
 small row per file (path, ds, size, pickled statistics). The driver collects those rows only and
 commits them with ``PartitionWrite.commit``: one OVERWRITE snapshot replacing the range.
+``write_tables_from_tasks`` runs the write inside the tasks that compute the rows, for one or
+several tables (one commit each, in order), so computed rows never go back to the JVM.
 
 Fast path (``native_local_io``, on by default): when the warehouse is a local folder and the
 schema is flat, Spark's own parquet writer writes the files (``partitionBy`` a copy of ds, so every
@@ -135,26 +137,7 @@ def write_table(df: Any, settings: Any, table_name: str, start: dt.date, end: dt
     began = time.monotonic()
     df = _normalize_ds(df, table_name)
     target = Target(table_name, to_arrow_schema(df.schema, timestamp_utc=True), start, end, table_properties)
-    return _write(df, _untagged, None, [target], settings, began)[0]
-
-
-def write_table_from_tasks(rows: Any, compute: Callable, schema: Any, settings: Any, table_name: str,
-                           start: dt.date, end: dt.date,
-                           table_properties: Optional[Dict[str, Any]] = None) -> WriteResult:
-    """``write_table(rows.mapInArrow(compute, schema), ...)`` with the write fused into the computing tasks.
-
-    ``compute`` maps a task's Arrow batches of ``rows`` to batches of the Arrow ``schema`` (which has a
-    date ``ds``); each task writes what it computes straight into parquet files, so the computed rows
-    never go back to the JVM. Same table, commit, cleanup and result as ``write_table``. When Spark's
-    own writer applies (``_native_ok``), this is exactly ``write_table`` of the mapped rows.
-    """
-    from pyspark.sql.pandas.types import from_arrow_schema
-
-    began = time.monotonic()
-    spark_schema = from_arrow_schema(schema)  # what the mapped rows' schema would be
-    target = _target(Target(table_name, schema, start, end, table_properties))
-    return _write(rows, lambda batches: _untagged(compute(batches)), (compute, spark_schema), [target], settings,
-                  began)[0]
+    return _write(df, _untagged, [target], settings, began, native_allowed=True)[0]
 
 
 def write_tables_from_tasks(rows: Any, compute: Callable, targets: Sequence[Target], settings: Any
@@ -164,7 +147,7 @@ def write_tables_from_tasks(rows: Any, compute: Callable, targets: Sequence[Targ
     target. The driver then commits the targets in order, one commit each (a target's commit does
     not depend on a later one; if a commit fails, the later targets' files are deleted)."""
     began = time.monotonic()
-    return _write(rows, compute, None, [_target(t) for t in targets], settings, began)
+    return _write(rows, compute, [_target(t) for t in targets], settings, began, native_allowed=False)
 
 
 def _target(target: Target) -> Target:
@@ -185,12 +168,11 @@ def _check_target(table_name: str, start: dt.date, end: dt.date) -> None:
     split_name(table_name)
 
 
-def _write(df: Any, tagged: Callable, native_compute: Optional[Tuple[Callable, Any]], targets: List[Target],
-           settings: Any, began: float) -> List[WriteResult]:
+def _write(df: Any, tagged: Callable, targets: List[Target], settings: Any, began: float,
+           native_allowed: bool) -> List[WriteResult]:
     """Write ``df`` into the targets, one commit each. ``tagged`` maps a task's batches of ``df`` to
-    (target index, batch) pairs inside the write tasks. With one target and Spark's own writer
-    (``_native_ok``), ``native_compute`` = (task, Spark schema) maps ``df`` first, or ``df`` is written
-    as it is when it is None."""
+    (target index, batch) pairs inside the write tasks. ``native_allowed`` (``df`` is the rows of
+    the one target as they are): Spark's own writer writes them when ``_native_ok``."""
     from chronon_cli.engines.spark.sqlerrors import is_spark_error, task_error
     from chronon_cli.storage import catalog, warehouse_store_for_catalog
     from chronon_cli.storage.iceberg import PartitionWrite, WrittenFile, write_plan
@@ -200,13 +182,13 @@ def _write(df: Any, tagged: Callable, native_compute: Optional[Tuple[Callable, A
     write_ids = [f"{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}" for _ in targets]
     plans = [write_plan(w, i) for w, i in zip(writes, write_ids)]
     store = warehouse_store_for_catalog(cat)
-    native = len(targets) == 1 and not targets[0].count_keys and _native_ok(settings, writes[0])
+    native = native_allowed and _native_ok(settings, writes[0])
     files: List[List[Any]] = [[] for _ in targets]
     keys: List[Optional[int]] = [None] * len(targets)
     try:
         if native:
             from chronon_cli.engines.spark.native_write import write_native
-            files[0] = write_native(df.mapInArrow(*native_compute) if native_compute else df, writes[0], plans[0])
+            files[0] = write_native(df, writes[0], plans[0])
         else:
             task = _task_fn(dict(store.spec()), plans, [tuple(t.count_keys) for t in targets], tagged)
             for r in _collect_with_batch_size(df.mapInArrow(task, RESULT_SCHEMA)):
