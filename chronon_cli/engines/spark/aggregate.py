@@ -190,17 +190,13 @@ def fused_snapshot(spark, events: Optional[DataFrame], stored_irs: Optional[Data
         bucket = TaskContext.get().partitionId()
         agg = GroupByAggregator(group_by, schema)
         table = _one_table(batches)
-        irs = []
+        irs: List[pa.Table] = []
         if direct is not None:
             from chronon_cli.engines.spark.direct_source import read_bucket as read_events
 
             fresh = read_events(direct, bucket, buckets, keys, schema)
         else:
             fresh = event_rows(table) if table is not None else None
-        if fresh is not None:
-            fresh = agg.daily_irs(fresh.select(keys + inputs + ["ts", "ds"])).cast(ir_schema)
-            irs.append(fresh)
-            yield from with_bucket(fresh, bucket)
         stored = unpack(table, IRS) if table is not None else None
         if stored is not None:
             stored = stored.select(ir_schema.names).cast(ir_schema)
@@ -211,6 +207,10 @@ def fused_snapshot(spark, events: Optional[DataFrame], stored_irs: Optional[Data
             if ir_lo is not None:
                 kept = stored.filter(pc.and_(pc.greater_equal(stored["ds"], ir_lo), pc.less_equal(stored["ds"], ir_hi)))
                 yield from with_bucket(kept, bucket)
+        if fresh is not None:  # after the stored days: an incremental day's rows then arrive in day order
+            fresh = agg.daily_irs(fresh.select(keys + inputs + ["ts", "ds"])).cast(ir_schema)
+            irs.append(fresh)
+            yield from with_bucket(fresh, bucket)
         if not irs:
             return
         features = agg.snapshot(pa.concat_tables(irs) if len(irs) > 1 else irs[0], dates)
