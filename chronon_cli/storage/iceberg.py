@@ -405,6 +405,23 @@ def write_plan(write: PartitionWrite, write_id: str) -> Dict[str, Any]:
     }
 
 
+def day_files(table: Any, days: Iterable[dt.date]) -> Optional[List[Any]]:
+    """The non-empty data files (``DataFile``) of ``table`` whose ds partition is one of ``days``;
+    None when a file of that range has row-level deletes or no identity(ds) partition value (a
+    caller that wants plain files per day then falls back to reading rows)."""
+    wanted = set(days)
+    if not wanted or table.current_snapshot() is None:
+        return []
+    found = []
+    for task in scan_files(table, min(wanted), max(wanted)):
+        hit = ds_partition_field(table, task.file.spec_id)
+        if hit is None or task.delete_files:
+            return None
+        if to_date(task.file.partition[hit[0]]) in wanted and task.file.record_count:
+            found.append(task.file)
+    return found
+
+
 def files_by_value(table: Any, column: str, days: Iterable[dt.date]) -> Optional[Dict[int, List[str]]]:
     """The data files of ``table`` for the ds ``days``, grouped by the single value an integer
     ``column`` holds in each (from the files' lower/upper bounds); None when the column is missing
@@ -412,25 +429,20 @@ def files_by_value(table: Any, column: str, days: Iterable[dt.date]) -> Optional
     from pyiceberg.conversions import from_bytes
     from pyiceberg.types import IntegerType
 
-    wanted = set(days)
-    if not wanted or table.current_snapshot() is None:
-        return {}
     try:
         field = table.schema().find_field(column)
     except ValueError:
         return None
     if not isinstance(field.field_type, IntegerType):
         return None
+    files = day_files(table, days)
+    if files is None:
+        return None
     grouped: Dict[int, List[str]] = {}
-    for task in scan_files(table, min(wanted), max(wanted)):
-        hit = ds_partition_field(table, task.file.spec_id)
-        if hit is None or task.delete_files:
+    for f in files:
+        low = (f.lower_bounds or {}).get(field.field_id)
+        high = (f.upper_bounds or {}).get(field.field_id)
+        if low is None or low != high or (f.null_value_counts or {}).get(field.field_id):
             return None
-        if to_date(task.file.partition[hit[0]]) not in wanted or not task.file.record_count:
-            continue
-        low = (task.file.lower_bounds or {}).get(field.field_id)
-        high = (task.file.upper_bounds or {}).get(field.field_id)
-        if low is None or low != high or (task.file.null_value_counts or {}).get(field.field_id):
-            return None
-        grouped.setdefault(from_bytes(IntegerType(), low), []).append(task.file.file_path)
+        grouped.setdefault(from_bytes(IntegerType(), low), []).append(f.file_path)
     return grouped

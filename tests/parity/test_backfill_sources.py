@@ -107,7 +107,8 @@ def test_two_event_sources_with_wheres_and_time_expression(env):
     gb = named(GroupBy(sources=[source_a, source_b], keys=["user_id"], aggregations=[
         Aggregation(input_column="value", operation=Operation.SUM, windows=["1d", "2d"]),
         Aggregation(input_column="value", operation=Operation.LAST, windows=["2d"])]), "clicks")
-    run_backfill(s, gb, DAYS[0], DAYS[-1])
+    result = run_backfill(s, gb, DAYS[0], DAYS[-1])
+    assert {c["events_read"] for c in result["chunk_results"]} == {"shuffled"}  # SQL needs Spark
     events = [{"user_id": r["user_id"], "value": r["price"], "ts": r["event_time_sec"] * 1000}
               for r in clicks_a if r["price"] > 0]
     events += [{"user_id": r["user_id"], "value": r["amount"] * 2, "ts": r["ts"]} for r in clicks_b if r["amount"] > 0]

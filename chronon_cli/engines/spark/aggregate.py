@@ -15,6 +15,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql.pandas.types import to_arrow_schema
 
 from chronon_cli.agg import GroupByAggregator
+from chronon_cli.agg.windows import DAY_MS
 from chronon_cli.spec import ttypes
 
 
@@ -83,7 +84,6 @@ def snapshot_per_partition(rows: DataFrame, group_by: ttypes.GroupBy, schema: pa
 
 
 IRS = "__chronon_irs"
-MS_PER_DAY = 86_400_000
 BUCKET = "chronon_bucket"  # IR-table column: the hash bucket of the row's keys (one value per data file)
 
 
@@ -124,17 +124,6 @@ def fused_snapshot(spark, events: Optional[DataFrame], stored_irs: Optional[Data
     ir_out_schema = ir_schema.append(pa.field(BUCKET, pa.int32()))
     renamed = pa.schema([out_schema.field(o).with_name(n) for o, n in names.items()])
     inputs = [f.name for f in schema if f.name not in keys]
-    # one all-null row keeps the shuffle from being empty (an empty one may be pruned to no tasks)
-    marker = spark.range(1).select(*[F.lit(None).cast(from_arrow_type(schema.field(k).type)).alias(k) for k in keys],
-                                   F.lit(None).cast("date").alias("ds"))
-    rows = marker
-    if events is not None:  # flat columns, no ds (the task derives it from ts): less to move per row
-        rows = rows.unionByName(events.select(*[F.col(f"`{c}`") for c in keys + inputs + ["ts"]]),
-                                allowMissingColumns=True)
-    if stored_irs is not None:
-        packed = F.struct(*[F.col(f"`{c}`") for c in agg.ir_columns]).alias(IRS)
-        rows = rows.unionByName(stored_irs.select(*[F.col(f"`{k}`") for k in keys], F.col("ds"), packed),
-                                allowMissingColumns=True)
     dates = list(dates)
     ir_lo = pa.scalar(min(ir_days), pa.date32()) if ir_days else None
     ir_hi = pa.scalar(max(ir_days), pa.date32()) if ir_days else None
@@ -152,7 +141,7 @@ def fused_snapshot(spark, events: Optional[DataFrame], stored_irs: Optional[Data
         if not part.num_rows:
             return None
         ts = part.column("ts").to_numpy()
-        ds = pa.array((ts // MS_PER_DAY).astype(np.int32), pa.int32()).cast(pa.date32())
+        ds = pa.array((ts // DAY_MS).astype(np.int32), pa.int32()).cast(pa.date32())
         return part.select(keys + inputs + ["ts"]).append_column("ds", ds)
 
     def unpack(table: pa.Table, column: str) -> Optional[pa.Table]:
@@ -223,5 +212,15 @@ def fused_snapshot(spark, events: Optional[DataFrame], stored_irs: Optional[Data
     if events is None and stored_irs is None:
         # nothing to shuffle: tasks read their rows themselves; partition p of this range is task p
         return FusedSnapshot(spark.range(0, buckets, 1, buckets), task, ir_out_schema, renamed)
+    # one all-null row keeps the shuffle from being empty (an empty one may be pruned to no tasks)
+    rows = spark.range(1).select(*[F.lit(None).cast(from_arrow_type(schema.field(k).type)).alias(k) for k in keys],
+                                 F.lit(None).cast("date").alias("ds"))
+    if events is not None:  # flat columns, no ds (the task derives it from ts): less to move per row
+        rows = rows.unionByName(events.select(*[F.col(f"`{c}`") for c in keys + inputs + ["ts"]]),
+                                allowMissingColumns=True)
+    if stored_irs is not None:
+        packed = F.struct(*[F.col(f"`{c}`") for c in agg.ir_columns]).alias(IRS)
+        rows = rows.unionByName(stored_irs.select(*[F.col(f"`{k}`") for k in keys], F.col("ds"), packed),
+                                allowMissingColumns=True)
     shuffled = rows.repartition(buckets, *[F.col(f"`{k}`") for k in keys])
     return FusedSnapshot(shuffled, task, ir_out_schema, renamed)

@@ -23,7 +23,7 @@ from chronon_cli.engines.spark.writer import Target, write_tables_from_tasks
 from chronon_cli.errors import JobError
 from chronon_cli.spec import derived, ttypes
 from chronon_cli.storage import catalog, warehouse_store_for_catalog
-from chronon_cli.storage.iceberg import ds_partition_field, files_by_value, load_table, scan_files, to_date
+from chronon_cli.storage.iceberg import day_files, files_by_value, load_table, partitions
 
 Progress = Optional[Callable[[str, int, int], None]]
 IR_TABLE_SUFFIX = "_daily_irs"
@@ -157,7 +157,8 @@ class Backfill:
         window = max_window_days(self.group_by)
         earliest = self.earliest_source_day() if window is None else a - timedelta(days=window - 1)
         result["dependency_runs"] += self.ensure_staging_partitions(earliest, b)
-        have = {d for d in _partitions(self.settings, self.ir_table) if earliest <= d <= b}
+        ir = load_table(catalog(self.settings), self.ir_table, required=False)  # once per chunk
+        have = {d for d in (partitions(ir) if ir is not None else ()) if earliest <= d <= b}
         compute = [d for d in self.source_days(earliest, b) if d not in have or (self.force and d >= a)]
         probe = selected_rows(spark, self.settings, self.group_by, a, a, schema_only=True)  # for its schema
         if probe is None and compute:
@@ -165,7 +166,7 @@ class Backfill:
         if probe is None:
             raise JobError(f"no source of {self.group_by.metaData.name} covers {a}..{b}")
         schema = aggregate.input_schema(probe, self.group_by.keyColumns)
-        buckets = self.ir_buckets(spark, compute)
+        buckets = self.ir_buckets(spark, ir, compute)
         events, direct = None, None
         if compute:
             key_types = [schema.field(k).type for k in self.group_by.keyColumns]
@@ -180,7 +181,7 @@ class Backfill:
         stored, bucket_files = None, None
         kept = sorted(have - set(compute))
         if kept:
-            bucket_files = self.stored_ir_files(kept, buckets)
+            bucket_files = self.stored_ir_files(ir, kept, buckets)
             if bucket_files is None:  # IR files not bucketed (an older table): shuffle their rows instead
                 stored = read_table(spark, self.settings, self.ir_table, kept[0], kept[-1])
                 if compute and compute[0] <= kept[-1] and kept[0] <= compute[-1]:
@@ -205,13 +206,12 @@ class Backfill:
         self.timings["compute_write"] = round(results[-1].seconds, 3)
         return results[-1], len(compute)
 
-    def ir_buckets(self, spark, compute: List[date]) -> int:
+    def ir_buckets(self, spark, ir, compute: List[date]) -> int:
         """Hash buckets of the IR table, fixed when it is created (table property ``chronon.ir-buckets``):
         the profile's ``spark.ir_buckets``, else one per core (Spark's default parallelism) and more
         for big inputs, so that a bucket's task starts from at most ~``ROWS_PER_BUCKET`` source rows.
         Few buckets keep an incremental day cheap (one task per bucket reads its stored IR files)."""
-        table = load_table(catalog(self.settings), self.ir_table, required=False)
-        value = table.properties.get(IR_BUCKETS_PROPERTY) if table is not None else None
+        value = ir.properties.get(IR_BUCKETS_PROPERTY) if ir is not None else None
         if value:
             return int(value)
         if (self.settings.spark or {}).get("ir_buckets"):
@@ -223,23 +223,19 @@ class Backfill:
         """Rows of the source partitions of ``compute`` days (from the file metadata)."""
         if not compute:
             return 0
-        wanted, rows = set(compute), 0
+        rows = 0
         for source in self.group_by.sources:
             table = load_table(catalog(self.settings), derived.source_table(source), required=False)
-            if table is None or table.current_snapshot() is None:
-                continue
-            for task in scan_files(table, compute[0], compute[-1]):
-                hit = ds_partition_field(table, task.file.spec_id)
-                if hit is None or to_date(task.file.partition[hit[0]]) in wanted:
-                    rows += task.file.record_count
+            files = day_files(table, compute) if table is not None else []
+            rows += sum(f.record_count for f in files or [])
         return rows
 
-    def stored_ir_files(self, kept: List[date], buckets: int) -> Optional[Dict[int, List[str]]]:
+    @staticmethod
+    def stored_ir_files(ir, kept: List[date], buckets: int) -> Optional[Dict[int, List[str]]]:
         """IR data files of the ``kept`` days by bucket, or None when some file is not one bucket's."""
-        table = load_table(catalog(self.settings), self.ir_table)
-        if table.properties.get(IR_BUCKETS_PROPERTY) != str(buckets):
+        if ir.properties.get(IR_BUCKETS_PROPERTY) != str(buckets):
             return None
-        grouped = files_by_value(table, aggregate.BUCKET, kept)
+        grouped = files_by_value(ir, aggregate.BUCKET, kept)
         if grouped is None or any(not 0 <= bucket < buckets for bucket in grouped):
             return None
         return grouped

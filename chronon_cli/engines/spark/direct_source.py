@@ -19,9 +19,9 @@ from typing import Any, Dict, Optional, Sequence
 import numpy as np
 import pyarrow as pa
 
+from chronon_cli.agg.windows import DAY_MS
 from chronon_cli.spec import derived, ttypes
 
-MS_PER_DAY = 86_400_000
 EXTRA_ROWS = 16_000_000  # rows read more than once (every task reads every file) that are still worth it
 _PLAIN = re.compile(r"^\s*`?([A-Za-z_][A-Za-z0-9_]*)`?\s*$")
 
@@ -63,7 +63,7 @@ def plan(settings: Any, group_by: ttypes.GroupBy, runs: Sequence[tuple], key_typ
     from chronon_cli.engines.spark import hashing
     from chronon_cli.engines.spark.group_by_source import _partition_bounds
     from chronon_cli.storage import catalog, warehouse_store_for_catalog
-    from chronon_cli.storage.iceberg import ds_partition_field, load_table, scan_files, to_date
+    from chronon_cli.storage.iceberg import day_files, load_table
 
     if not all(hashing.supported(t) for t in key_types):
         return None
@@ -78,17 +78,14 @@ def plan(settings: Any, group_by: ttypes.GroupBy, runs: Sequence[tuple], key_typ
         planned = []
         for lo, hi in runs:
             first, last = _partition_bounds(query, lo, hi)
-            if first > last or table.current_snapshot() is None:
+            if first > last:
                 continue
-            files = []
-            for task in scan_files(table, first, last):
-                hit = ds_partition_field(table, task.file.spec_id)
-                if hit is None or task.delete_files:
-                    return None
-                if first <= to_date(task.file.partition[hit[0]]) <= last:
-                    files.append(task.file.file_path)
-                    rows += task.file.record_count
-            planned.append({"first": first.toordinal(), "last": last.toordinal(), "files": files})
+            files = day_files(table, [first + dt.timedelta(days=i) for i in range((last - first).days + 1)])
+            if files is None:
+                return None
+            rows += sum(f.record_count for f in files)
+            planned.append({"first": first.toordinal(), "last": last.toordinal(),
+                            "files": [f.file_path for f in files]})
         sources.append({"columns": mapping, "runs": planned})
     return {"store": dict(warehouse_store_for_catalog(cat).spec()), "sources": sources, "rows": rows}
 
@@ -127,7 +124,7 @@ def read_bucket(direct: Dict[str, Any], bucket: int, buckets: int, keys: Sequenc
                 ts = data.column("ts").cast(pa.int64())
                 values = ts.to_numpy(zero_copy_only=False) if ts.null_count == 0 else \
                     ts.fill_null(np.iinfo(np.int64).min).to_numpy(zero_copy_only=False)
-                days = np.floor_divide(values, MS_PER_DAY)
+                days = np.floor_divide(values, DAY_MS)
                 keep = (days >= first) & (days <= last)
                 if ts.null_count:
                     keep &= np.asarray(pc.is_valid(ts).to_numpy(zero_copy_only=False), dtype=bool)
