@@ -223,17 +223,24 @@ def scan_files(table: Any, start: Optional[dt.date] = None, end: Optional[dt.dat
     return list(table.scan(**kwargs).plan_files())
 
 
-def partitions(table: Any, snapshot_id: Optional[int] = None) -> Set[dt.date]:
-    """The ds values present in ``table`` (read from partition metadata, else from the ds column)."""
+def partitions(table: Any, snapshot_id: Optional[int] = None, start: Optional[dt.date] = None,
+               end: Optional[dt.date] = None) -> Set[dt.date]:
+    """The ds values present in ``table`` (read from partition metadata, else from the ds column),
+    only those in [start, end] when given: then only the manifests and files of that range are
+    read, so the cost does not grow with the table's history."""
     if table.current_snapshot() is None and snapshot_id is None:
         return set()
     try:
         table.schema().find_field(DS)
     except ValueError:
         raise JobError(f"table {'.'.join(table.name())} has no '{DS}' column") from None
+
+    def wanted(day: dt.date) -> bool:
+        return (start is None or day >= start) and (end is None or day <= end)
+
     found: Set[dt.date] = set()
     slow = False
-    for task in scan_files(table, snapshot_id=snapshot_id):
+    for task in scan_files(table, start, end, snapshot_id=snapshot_id):
         hit = ds_partition_field(table, task.file.spec_id)
         if hit is None:
             slow = True
@@ -243,12 +250,12 @@ def partitions(table: Any, snapshot_id: Optional[int] = None) -> Set[dt.date]:
             if value is not None:
                 found.add(to_date(value))
     if not slow:
-        return found
-    kwargs = {"selected_fields": (DS,)}
+        return {d for d in found if wanted(d)}
+    kwargs = {"selected_fields": (DS,), "row_filter": _ds_filter(start, end)}
     if snapshot_id is not None:
         kwargs["snapshot_id"] = snapshot_id
     column = table.scan(**kwargs).to_arrow().column(DS)
-    return {to_date(v) for v in column.unique().to_pylist() if v is not None}
+    return {d for d in (to_date(v) for v in column.unique().to_pylist() if v is not None) if wanted(d)}
 
 
 def ds_partition_record(table_schema: Any, spec: Any, ds_value: dt.date):

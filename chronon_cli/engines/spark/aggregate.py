@@ -7,7 +7,7 @@ DataFrame, so the writer runs the write in the same tasks (``writer.write_tables
 """
 from dataclasses import dataclass
 from datetime import date
-from typing import Callable, Dict, Iterator, List, Optional, Sequence
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -90,10 +90,10 @@ BUCKET = "chronon_bucket"  # IR-table column: the hash bucket of the row's keys 
 @dataclass(frozen=True)
 class FusedSnapshot:
     """Events of the days whose IRs are missing plus the stored daily IRs, in one frame shuffled by
-    key into ``buckets`` partitions; ``task`` maps a task's batches to (0, new daily IR batch) and
+    key into ``buckets`` partitions (``TaskSlots`` when the tasks read all of them themselves); ``task`` maps a task's batches to (0, new daily IR batch) and
     (1, feature batch) pairs (just (0, feature batch) when no IR day is computed), for
     ``writer.write_tables_from_tasks`` with targets [IR table, output table]."""
-    rows: DataFrame
+    rows: Any  # DataFrame, or writer.TaskSlots
     task: Callable[[Iterator[pa.RecordBatch]], Iterator[tuple]]
     ir_schema: pa.Schema
     output_schema: pa.Schema
@@ -210,8 +210,10 @@ def fused_snapshot(spark, events: Optional[DataFrame], stored_irs: Optional[Data
                 yield feature_index, batch
 
     if events is None and stored_irs is None:
-        # nothing to shuffle: tasks read their rows themselves; partition p of this range is task p
-        return FusedSnapshot(spark.range(0, buckets, 1, buckets), task, ir_out_schema, renamed)
+        from chronon_cli.engines.spark.writer import TaskSlots
+
+        # nothing to shuffle: task p reads bucket p's rows itself
+        return FusedSnapshot(TaskSlots(spark, buckets), task, ir_out_schema, renamed)
     # one all-null row keeps the shuffle from being empty (an empty one may be pruned to no tasks)
     rows = spark.range(1).select(*[F.lit(None).cast(from_arrow_type(schema.field(k).type)).alias(k) for k in keys],
                                  F.lit(None).cast("date").alias("ds"))

@@ -18,7 +18,7 @@ from chronon_cli.engines.spark import aggregate, direct_source
 from chronon_cli.engines.spark.group_by_source import contiguous_runs, days, selected_rows
 from chronon_cli.engines.spark.session import get_spark
 from chronon_cli.engines.spark.staging_query import run_staging_query
-from chronon_cli.engines.spark.tables import existing_partitions, read_table, table_exists, write_table
+from chronon_cli.engines.spark.tables import existing_partitions, read_table, write_table
 from chronon_cli.engines.spark.writer import Target, write_tables_from_tasks
 from chronon_cli.errors import JobError
 from chronon_cli.spec import derived, ttypes
@@ -35,8 +35,9 @@ def ir_table_name(group_by: ttypes.GroupBy) -> str:
     return derived.output_table(group_by) + IR_TABLE_SUFFIX
 
 
-def _partitions(settings, table: str) -> set:
-    return existing_partitions(settings, table) if table_exists(settings, table) else set()
+def _partitions(settings, table: str, start: Optional[date] = None, end: Optional[date] = None) -> set:
+    """ds partitions of ``table`` (in [start, end] when given: only that range's metadata is read)."""
+    return existing_partitions(settings, table, start, end)
 
 
 def max_window_days(group_by: ttypes.GroupBy) -> Optional[int]:
@@ -64,7 +65,7 @@ class Backfill:
         self.output = derived.output_table(group_by)
         self.ir_table = ir_table_name(group_by)
         self.prefix = derived.short_name(group_by)
-        existing = _partitions(settings, self.output)
+        existing = _partitions(settings, self.output, start, end)
         wanted = days(start, end)
         self.todo = wanted if force else [d for d in wanted if d not in existing]
         self.skipped = [d for d in wanted if d not in self.todo]
@@ -91,7 +92,8 @@ class Backfill:
             if lo > last:
                 continue
             table = derived.output_table(sq)
-            missing = [d for d in days(lo, last) if d not in _partitions(self.settings, table)]
+            have = _partitions(self.settings, table, lo, last)
+            missing = [d for d in days(lo, last) if d not in have]
             if not missing:
                 continue
             if self.no_deps:
@@ -158,14 +160,9 @@ class Backfill:
         earliest = self.earliest_source_day() if window is None else a - timedelta(days=window - 1)
         result["dependency_runs"] += self.ensure_staging_partitions(earliest, b)
         ir = load_table(catalog(self.settings), self.ir_table, required=False)  # once per chunk
-        have = {d for d in (partitions(ir) if ir is not None else ()) if earliest <= d <= b}
+        have = partitions(ir, start=earliest, end=b) if ir is not None else set()
         compute = [d for d in self.source_days(earliest, b) if d not in have or (self.force and d >= a)]
-        probe = selected_rows(spark, self.settings, self.group_by, a, a, schema_only=True)  # for its schema
-        if probe is None and compute:
-            probe = selected_rows(spark, self.settings, self.group_by, compute[0], compute[-1], schema_only=True)
-        if probe is None:
-            raise JobError(f"no source of {self.group_by.metaData.name} covers {a}..{b}")
-        schema = aggregate.input_schema(probe, self.group_by.keyColumns)
+        schema = self.input_schema(spark, a, b, compute)
         buckets = self.ir_buckets(spark, ir, compute)
         events, direct = None, None
         if compute:
@@ -205,6 +202,19 @@ class Backfill:
         results = write_tables_from_tasks(fused.rows, fused.task, targets, self.settings)
         self.timings["compute_write"] = round(results[-1].seconds, 3)
         return results[-1], len(compute)
+
+    def input_schema(self, spark, a: date, b: date, compute: List[date]):
+        """The selected rows' Arrow schema: from the source tables for plain column selects, else from
+        Spark's plan of the select query over no rows."""
+        schema = direct_source.input_schema(self.settings, self.group_by)
+        if schema is not None:
+            return schema
+        probe = selected_rows(spark, self.settings, self.group_by, a, a, schema_only=True)
+        if probe is None and compute:
+            probe = selected_rows(spark, self.settings, self.group_by, compute[0], compute[-1], schema_only=True)
+        if probe is None:
+            raise JobError(f"no source of {self.group_by.metaData.name} covers {a}..{b}")
+        return aggregate.input_schema(probe, self.group_by.keyColumns)
 
     def ir_buckets(self, spark, ir, compute: List[date]) -> int:
         """Hash buckets of the IR table, fixed when it is created (table property ``chronon.ir-buckets``):
@@ -257,13 +267,12 @@ class Backfill:
         """Days in ``[lo, hi]`` for which some source has a partition."""
         found = set()
         for source in self.group_by.sources:
-            found |= {d for d in _partitions(self.settings, derived.source_table(source)) if lo <= d <= hi}
+            found |= _partitions(self.settings, derived.source_table(source), lo, hi)
         return sorted(found)
 
     def source_partitions_in(self, lo: date, hi: date) -> int:
         """How many existing source partitions ``[lo, hi]`` covers (what a read of that range scans)."""
-        return sum(len([d for d in _partitions(self.settings, derived.source_table(s)) if lo <= d <= hi])
-                   for s in self.group_by.sources)
+        return sum(len(_partitions(self.settings, derived.source_table(s), lo, hi)) for s in self.group_by.sources)
 
     def earliest_source_day(self) -> date:
         found = []

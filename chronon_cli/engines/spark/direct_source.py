@@ -54,6 +54,32 @@ def _plain_columns(source: ttypes.Source, table: Any) -> Optional[Dict[str, str]
     return selected
 
 
+def input_schema(settings: Any, group_by: ttypes.GroupBy) -> Optional[pa.Schema]:
+    """The Arrow schema of the selected rows without ``ts``/``ds`` (as ``aggregate.input_schema``
+    gets it from Spark), straight from the source tables' schemas when every source selects plain
+    columns and they agree; None otherwise (then Spark derives it from the select SQL)."""
+    from pyspark.sql.pandas.types import to_arrow_schema
+
+    from chronon_cli.engines.spark.tables import spark_schema_of
+    from chronon_cli.storage import catalog
+    from chronon_cli.storage.iceberg import load_table
+
+    found = None
+    cat = catalog(settings)
+    for source in group_by.sources:
+        table = load_table(cat, derived.source_table(source), required=False)
+        mapping = _plain_columns(source, table) if table is not None else None
+        if mapping is None:
+            return None
+        selected = [(name, column) for name, column in mapping.items() if name != "ts"]
+        arrow = to_arrow_schema(spark_schema_of(table, [column for _, column in selected]))
+        schema = pa.schema([arrow.field(column).with_name(name) for name, column in selected])
+        if found is not None and not schema.equals(found):
+            return None
+        found = schema
+    return found
+
+
 def plan(settings: Any, group_by: ttypes.GroupBy, runs: Sequence[tuple], key_types: Sequence[pa.DataType]
          ) -> Optional[Dict[str, Any]]:
     """What the tasks need to read the selected rows of the day ``runs`` ((first, last) dates)

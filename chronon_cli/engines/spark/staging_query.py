@@ -72,7 +72,7 @@ def run_staging_query(settings: Any, sq: Any, start: dt.date, end: dt.date, *, f
     table = output_table(sq)
     first = _parse_start_partition(sq)
     effective_start = max(start, first) if first else start
-    existing = existing_partitions(settings, table)
+    existing = existing_partitions(settings, table, effective_start, end)
     days = _days(effective_start, end) if effective_start <= end else []
     skipped = [] if force else [d for d in days if d in existing]
     todo = days if force else [d for d in days if d not in existing]

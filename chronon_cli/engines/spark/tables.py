@@ -28,13 +28,14 @@ def table_exists(settings: Any, name: str) -> bool:
     return exists(catalog(settings), name)
 
 
-def existing_partitions(settings: Any, name: str) -> Set[dt.date]:
-    """The ds partitions of ``name`` (empty if the table does not exist)."""
+def existing_partitions(settings: Any, name: str, start: Optional[dt.date] = None,
+                        end: Optional[dt.date] = None) -> Set[dt.date]:
+    """The ds partitions of ``name`` (in [start, end] when given; empty if the table does not exist)."""
     from chronon_cli.storage import catalog
     from chronon_cli.storage.iceberg import load_table, partitions
 
     table = load_table(catalog(settings), name, required=False)
-    return partitions(table) if table is not None else set()
+    return partitions(table, start=start, end=end) if table is not None else set()
 
 
 def spark_schema_of(table: Any, columns: Optional[Iterable[str]] = None):

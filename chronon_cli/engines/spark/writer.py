@@ -31,6 +31,16 @@ from chronon_cli.errors import ConfigError, JobError
 RESULT_SCHEMA = "target int, path string, ds date, size long, rows long, stats binary, keys long"
 
 
+@dataclass(frozen=True)
+class TaskSlots:
+    """``count`` Spark tasks with no input rows (each finds its work from its partition id), run as
+    an RDD job: no DataFrame plan and no Arrow hop for the file rows they return, which costs about
+    0.1 s less per job here than ``mapInArrow`` over ``spark.range`` (a fixed cost that matters for
+    one-day incremental backfills)."""
+    spark: Any
+    count: int
+
+
 @dataclass
 class WriteResult:
     table: str
@@ -143,7 +153,7 @@ def write_table(df: Any, settings: Any, table_name: str, start: dt.date, end: dt
 def write_tables_from_tasks(rows: Any, compute: Callable, targets: Sequence[Target], settings: Any
                             ) -> List[WriteResult]:
     """Several tables written by the same tasks: ``compute`` maps a task's Arrow batches of ``rows``
-    to (index into ``targets``, batch) pairs, and each task writes every batch into the files of its
+    (a DataFrame, or ``TaskSlots``: no batches) to (index into ``targets``, batch) pairs, and each task writes every batch into the files of its
     target. The driver then commits the targets in order, one commit each (a target's commit does
     not depend on a later one; if a commit fails, the later targets' files are deleted)."""
     began = time.monotonic()
@@ -191,7 +201,12 @@ def _write(df: Any, tagged: Callable, targets: List[Target], settings: Any, bega
             files[0] = write_native(df, writes[0], plans[0])
         else:
             task = _task_fn(dict(store.spec()), plans, [tuple(t.count_keys) for t in targets], tagged)
-            for r in _collect_with_batch_size(df.mapInArrow(task, RESULT_SCHEMA)):
+            if isinstance(df, TaskSlots):
+                rows = df.spark.sparkContext.parallelize(range(df.count), df.count).mapPartitions(
+                    lambda _: (r for batch in task(iter(())) for r in batch.to_pylist())).collect()
+            else:
+                rows = _collect_with_batch_size(df.mapInArrow(task, RESULT_SCHEMA))
+            for r in rows:
                 if r["path"] is None:
                     keys[r["target"]] = (keys[r["target"]] or 0) + r["keys"]
                 else:

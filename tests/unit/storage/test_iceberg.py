@@ -100,6 +100,35 @@ def test_partitions_reads_string_ds_tables_made_elsewhere(local_settings):
     u = cat.create_table("ext.u", schema=data.schema)
     u.append(data)
     assert partitions(cat.load_table("ext.u")) == {D1, D3}
+    # a range: only its days, partitioned or not
+    for name in ("ext.s", "ext.u"):
+        assert partitions(cat.load_table(name), start=D2) == {D3}
+        assert partitions(cat.load_table(name), end=D2) == {D1}
+        assert partitions(cat.load_table(name), start=D1, end=D3) == {D1, D3}
+        assert partitions(cat.load_table(name), start=D2, end=D2) == set()
+
+
+def test_partitions_of_a_range_read_only_that_ranges_manifests(local_settings):
+    cat = catalog(local_settings)
+    for day in (D1, D2, D3):  # one commit (one manifest) per day
+        replace_partitions(cat, "ns.r", rows(("a", 1, day)), day, day)
+    table = load_table(cat, "ns.r")
+    assert partitions(table, start=D2, end=D3) == {D2, D3}
+    opened = []
+    io = table.io
+    original = io.new_input
+
+    def counting(location):
+        if location.endswith(".avro") and "snap-" not in location.rsplit("/", 1)[-1]:
+            opened.append(location)
+        return original(location)
+
+    io.new_input = counting
+    try:
+        assert partitions(table, start=D3, end=D3) == {D3}
+    finally:
+        io.new_input = original
+    assert len(opened) == 1, opened  # the other days' manifests are pruned by their partition summaries
 
 
 def test_missing_table_is_a_job_error(local_settings):
