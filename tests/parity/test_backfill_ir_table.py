@@ -63,6 +63,14 @@ def test_ir_files_each_hold_one_bucket_and_keys_stay_in_their_bucket(env):
         seen[(r["user_id"], r["merchant"])].add(r["chronon_bucket"])
     assert seen and all(len(b) == 1 for b in seen.values())
     assert len({b for bs in seen.values() for b in bs}) > 1  # the keys are spread over buckets
+    # IR files are LZ4-compressed (read back by every incremental day); the output keeps the default
+    import pyarrow.parquet as pq
+
+    def codecs(t):
+        return {pq.ParquetFile(f.file_path.replace("file://", "")).metadata.row_group(0).column(0).compression
+                for f in (task.file for task in t.scan().plan_files())}
+    assert codecs(table) == {"LZ4"}
+    assert "LZ4" not in codecs(catalog(env).load_table("parity.bucketed"))
 
 
 def test_ir_table_without_buckets_falls_back_to_shuffled_irs(env):
