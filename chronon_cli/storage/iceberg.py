@@ -274,12 +274,20 @@ def ds_partition_record(table_schema: Any, spec: Any, ds_value: dt.date):
 
 @dataclass
 class WrittenFile:
-    """What a write task reports for one parquet file it wrote (picklable)."""
+    """What a write task reports for one parquet file it wrote (picklable): Iceberg's statistics
+    (``DataFileStatistics.to_serialized_dict()``), or the file's parquet footer (a pyarrow
+    ``FileMetaData``) for the driver to derive them from (``PartitionWrite.data_file``), so that
+    write tasks need no pyiceberg."""
 
     path: str
     ds: dt.date
     size: int
-    stats: Dict[str, Any]  # DataFileStatistics.to_serialized_dict()
+    stats: Optional[Dict[str, Any]] = None
+    footer: Any = None
+
+    @property
+    def record_count(self) -> int:
+        return int(self.stats["record_count"]) if self.stats is not None else int(self.footer.num_rows)
 
 
 class PartitionWrite:
@@ -323,8 +331,23 @@ class PartitionWrite:
         self.spec = self.txn.table_metadata.spec()
         self.location = self.txn.table_metadata.location.rstrip("/")
         self.properties = dict(self.txn.table_metadata.properties)
+        self._stats_setup = None
         missing = [n for n in self.schema.column_names if n not in arrow_schema.names]
         self.missing_columns = missing  # written as nulls
+
+    def statistics(self, written: WrittenFile) -> Dict[str, Any]:
+        """Iceberg column statistics of a written file (from its footer when the task sent that)."""
+        if written.stats is not None:
+            return written.stats
+        from pyiceberg.io.pyarrow import (compute_statistics_plan, data_file_statistics_from_parquet_metadata,
+                                          parquet_path_to_id_mapping)
+
+        if self._stats_setup is None:
+            self._stats_setup = (compute_statistics_plan(self.schema, self.properties),
+                                 parquet_path_to_id_mapping(self.schema))
+        plan, mapping = self._stats_setup
+        return data_file_statistics_from_parquet_metadata(
+            parquet_metadata=written.footer, stats_columns=plan, parquet_column_mapping=mapping).to_serialized_dict()
 
     def data_file(self, written: WrittenFile):
         from pyiceberg.manifest import DataFile, DataFileContent, FileFormat
@@ -333,7 +356,7 @@ class PartitionWrite:
             content=DataFileContent.DATA, file_path=written.path, file_format=FileFormat.PARQUET,
             partition=ds_partition_record(self.schema, self.spec, written.ds),
             file_size_in_bytes=written.size, sort_order_id=None, spec_id=self.spec.spec_id,
-            equality_ids=None, key_metadata=None, **written.stats)
+            equality_ids=None, key_metadata=None, **self.statistics(written))
 
     def commit(self, files: Iterable[WrittenFile], snapshot_properties: Optional[Dict[str, str]] = None
                ) -> Optional[int]:
@@ -400,11 +423,22 @@ def replace_partitions(cat: Any, name: str, arrow_table: Any, start: dt.date, en
 
 
 def write_plan(write: PartitionWrite, write_id: str) -> Dict[str, Any]:
-    """The picklable instructions write tasks need (no credentials in it)."""
+    """The picklable instructions write tasks need (no credentials in it): the table's Arrow schema
+    with Iceberg field ids and the parquet writer settings its properties ask for, worked out here so
+    that write tasks need no pyiceberg (importing it costs every fresh Python worker about 0.5 s)."""
+    from pyiceberg.io.pyarrow import _get_parquet_writer_kwargs, schema_to_pyarrow
+    from pyiceberg.table import TableProperties
+    from pyiceberg.utils.properties import property_as_int
+
+    props = write.properties
     return {
-        "schema_json": write.schema.model_dump_json(),
+        "arrow_schema": schema_to_pyarrow(write.schema, include_field_ids=True),
+        "writer_kwargs": _get_parquet_writer_kwargs(props),
+        "row_group_rows": property_as_int(props, TableProperties.PARQUET_ROW_GROUP_LIMIT,
+                                          TableProperties.PARQUET_ROW_GROUP_LIMIT_DEFAULT),
+        "target_bytes": property_as_int(props, TableProperties.WRITE_TARGET_FILE_SIZE_BYTES,
+                                        TableProperties.WRITE_TARGET_FILE_SIZE_BYTES_DEFAULT),
         "location": write.location,
-        "properties": write.properties,
         "start": write.start.toordinal(),
         "end": write.end.toordinal(),
         "write_id": write_id,

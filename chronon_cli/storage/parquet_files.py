@@ -56,23 +56,11 @@ class _DsWriter:
     """Files of one task: buffers per ds, row groups of bounded size, rolls files at the target size."""
 
     def __init__(self, store: Any, plan: Dict[str, Any], tag: str):
-        from pyiceberg.io.pyarrow import (_get_parquet_writer_kwargs, compute_statistics_plan,
-                                          parquet_path_to_id_mapping, schema_to_pyarrow)
-        from pyiceberg.schema import Schema
-        from pyiceberg.table import TableProperties
-        from pyiceberg.utils.properties import property_as_int
-
         self.store, self.plan, self.tag = store, plan, tag
-        self.schema = Schema.model_validate_json(plan["schema_json"])
-        self.arrow_schema = _small_types(schema_to_pyarrow(self.schema, include_field_ids=True))
-        props = plan["properties"]
-        self.kwargs = _get_parquet_writer_kwargs(props)
-        self.row_group_rows = property_as_int(props, TableProperties.PARQUET_ROW_GROUP_LIMIT,
-                                              TableProperties.PARQUET_ROW_GROUP_LIMIT_DEFAULT)
-        self.target_bytes = property_as_int(props, TableProperties.WRITE_TARGET_FILE_SIZE_BYTES,
-                                            TableProperties.WRITE_TARGET_FILE_SIZE_BYTES_DEFAULT)
-        self.stats_plan = compute_statistics_plan(self.schema, props)
-        self.id_mapping = parquet_path_to_id_mapping(self.schema)
+        self.arrow_schema = _small_types(plan["arrow_schema"])
+        self.kwargs = plan["writer_kwargs"]
+        self.row_group_rows = plan["row_group_rows"]
+        self.target_bytes = plan["target_bytes"]
         self.start = dt.date.fromordinal(plan["start"])
         self.end = dt.date.fromordinal(plan["end"])
         self.buffers: Dict[int, List[Any]] = {}
@@ -163,14 +151,9 @@ class _DsWriter:
             self._close(day)
 
     def _close(self, day: int) -> None:
-        from pyiceberg.io.pyarrow import data_file_statistics_from_parquet_metadata
-
         f = self.open.pop(day)
-        metadata, size = f.close()
-        stats = data_file_statistics_from_parquet_metadata(
-            parquet_metadata=metadata, stats_columns=self.stats_plan, parquet_column_mapping=self.id_mapping)
-        self.done.append(WrittenFile(path=f.uri, ds=EPOCH + dt.timedelta(days=day), size=size,
-                                     stats=stats.to_serialized_dict()))
+        metadata, size = f.close()  # the driver derives Iceberg's statistics from the footer
+        self.done.append(WrittenFile(path=f.uri, ds=EPOCH + dt.timedelta(days=day), size=size, footer=metadata))
 
     def finish(self) -> List[WrittenFile]:
         for day in list(self.buffers):

@@ -2,8 +2,9 @@
 
 Each task (``mapInArrow``) streams its Arrow batches into parquet data files, one per ds (rolled at
 the table's target file size), with the table's field ids and column statistics, and returns one
-small row per file (path, ds, size, pickled statistics). The driver collects those rows only and
-commits them with ``PartitionWrite.commit``: one OVERWRITE snapshot replacing the range.
+small row per file (path, ds, size, its parquet footer). The driver collects those rows only, derives
+Iceberg's column statistics from the footers and commits with ``PartitionWrite.commit``: one OVERWRITE
+snapshot replacing the range.
 ``write_tables_from_tasks`` runs the write inside the tasks that compute the rows, for one or
 several tables (one commit each, in order), so computed rows never go back to the JVM.
 
@@ -28,7 +29,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from chronon_cli.errors import ConfigError, JobError
 
-RESULT_SCHEMA = "target int, path string, ds date, size long, rows long, stats binary, keys long"
+RESULT_SCHEMA = "target int, path string, ds date, size long, rows long, footer binary, keys long"
 
 
 @dataclass(frozen=True)
@@ -103,13 +104,13 @@ def _task_fn(store_spec: Dict[str, Any], plans: List[Dict[str, Any]], count_keys
                 yield index, batch
 
         files = write_tagged_ds_files(store_from_spec(store_spec), plans, counted(), tag)
-        rows = [(i, f.path, f.ds, f.size, f.stats["record_count"], pickle.dumps(f.stats), None)
+        rows = [(i, f.path, f.ds, f.size, f.record_count, pickle.dumps(f.footer), None)
                 for i, written in enumerate(files) for f in written]
         rows += [(i, None, None, None, None, None, _distinct(keys[i], count_keys[i]))
                  for i in range(len(plans)) if count_keys[i]]
         columns = list(zip(*rows)) if rows else [()] * 7
         types = [pa.int32(), pa.string(), pa.date32(), pa.int64(), pa.int64(), pa.binary(), pa.int64()]
-        names = ["target", "path", "ds", "size", "rows", "stats", "keys"]
+        names = ["target", "path", "ds", "size", "rows", "footer", "keys"]
         yield pa.RecordBatch.from_arrays([pa.array(list(c), t) for c, t in zip(columns, types)], names=names)
     return write_partition
 
@@ -211,7 +212,7 @@ def _write(df: Any, tagged: Callable, targets: List[Target], settings: Any, bega
                     keys[r["target"]] = (keys[r["target"]] or 0) + r["keys"]
                 else:
                     files[r["target"]].append(WrittenFile(path=r["path"], ds=r["ds"], size=r["size"],
-                                                          stats=pickle.loads(r["stats"])))
+                                                          footer=pickle.loads(r["footer"])))
     except Exception as exc:
         for write, write_id in zip(writes, write_ids):
             _cleanup(store, write, write_id)
@@ -229,7 +230,7 @@ def _write(df: Any, tagged: Callable, targets: List[Target], settings: Any, bega
             store.delete(f.path for later in files[i:] for f in later)
             raise
         results.append(WriteResult(
-            table=target.table, rows=sum(int(f.stats["record_count"]) for f in files[i]),
+            table=target.table, rows=sum(f.record_count for f in files[i]),
             partitions=sorted({f.ds for f in files[i]}), files=len(files[i]), snapshot_id=snapshot_id,
             seconds=time.monotonic() - began, created=write.created, keys=keys[i]))
     return results
