@@ -168,3 +168,44 @@ def test_files_by_value_is_none_for_mixed_files_or_a_missing_column(local_settin
     assert files_by_value(table, "bucket", [D1]) is None
     assert files_by_value(table, "nope", [D1]) is None
     assert files_by_value(table, "k", [D1]) is None  # not an integer column
+
+
+def test_write_tasks_import_no_pyiceberg_and_the_driver_commits_their_footers(local_settings, tmp_path):
+    """What a Spark write task runs (``write_ds_files`` with a pickled plan), in a fresh interpreter:
+    it must not import pyiceberg (a 0.5 s import for every new Python worker); the driver then
+    commits the files with statistics derived from their footers."""
+    import pickle
+    import subprocess
+    import sys
+    import uuid
+
+    from chronon_cli.storage import warehouse_store_for_catalog
+    from chronon_cli.storage.iceberg import PartitionWrite, write_plan
+
+    cat = catalog(local_settings)
+    data = pa.table({"k": ["a", "b", "c"], "v": [1.0, 2.0, None], "ds": pa.array([D1, D2, D2], pa.date32())})
+    write = PartitionWrite(cat, "ns.light", data.schema, D1, D2)
+    job = tmp_path / "job.pickle"
+    job.write_bytes(pickle.dumps((dict(warehouse_store_for_catalog(cat).spec()), write_plan(write, uuid.uuid4().hex),
+                                  data.to_batches())))
+    script = (
+        "import pickle, sys\n"
+        "from chronon_cli.storage import store_from_spec\n"
+        "from chronon_cli.storage.parquet_files import write_ds_files\n"
+        f"spec, plan, batches = pickle.load(open({str(job)!r}, 'rb'))\n"
+        "files = write_ds_files(store_from_spec(spec), plan, iter(batches))\n"
+        "assert not [m for m in sys.modules if m.startswith('pyiceberg')], 'pyiceberg imported'\n"
+        f"pickle.dump(files, open({str(tmp_path / 'files.pickle')!r}, 'wb'))\n")
+    from pathlib import Path
+
+    subprocess.run([sys.executable, "-c", script], check=True, cwd=str(Path(__file__).resolve().parents[3]))
+    files = pickle.loads((tmp_path / "files.pickle").read_bytes())
+    assert all(f.stats is None and f.footer is not None for f in files)
+    write.commit(files)
+    table = load_table(cat, "ns.light")
+    assert read(cat, "ns.light") == sorted((r["k"], r["v"], r["ds"]) for r in data.to_pylist())
+    by_day = {t.file.partition[0]: t.file for t in table.scan().plan_files()}
+    assert sorted(f.record_count for f in by_day.values()) == [1, 2]
+    value_id = table.schema().find_field("v").field_id
+    assert all(value_id in f.null_value_counts for f in by_day.values())
+    assert sorted(f.null_value_counts[value_id] for f in by_day.values()) == [0, 1]
