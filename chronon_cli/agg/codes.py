@@ -51,6 +51,21 @@ def to_array(arr) -> pa.Array:
     return arr
 
 
+def _encode(column) -> Tuple[pa.Array, pa.Array, pa.Array]:
+    """-> (the column, its dictionary indices, the dictionary: values in order of first
+    appearance). A chunked column is encoded chunk by chunk against one growing dictionary (the
+    chunks are not concatenated first); every chunk then carries the final dictionary."""
+    if isinstance(column, pa.ChunkedArray) and column.num_chunks > 1 and len(column):
+        enc = pc.dictionary_encode(column)
+        dictionary = enc.chunk(enc.num_chunks - 1).dictionary if enc.num_chunks else None
+        if dictionary is not None and all(c.dictionary.equals(dictionary) for c in enc.chunks):  # (shared: cheap)
+            idx = pa.chunked_array([c.indices for c in enc.chunks], type=enc.type.index_type).combine_chunks()
+            return column, idx, dictionary
+    arr = to_array(column)
+    enc = pc.dictionary_encode(arr)
+    return arr, enc.indices, enc.dictionary
+
+
 class KeyCodes:
     """Row -> dense key id for the key columns of a table, and the distinct key values.
 
@@ -67,26 +82,31 @@ class KeyCodes:
         if len(key_columns) == 1 and self._int_range(table, key_columns[0], dense):
             return
         parts: List[Tuple[np.ndarray, int, pa.Array, pa.DataType]] = []
-        all_null = np.ones(n, dtype=bool)
+        nulls: List[np.ndarray] = []   # null rows of the key columns holding nulls
+        complete = False               # a key column without nulls: no row has all keys null
         for name in key_columns:
-            arr = to_array(table.column(name))
-            enc = pc.dictionary_encode(arr)
-            idx = enc.indices
-            null_code = len(enc.dictionary)
+            arr, idx, dictionary = _encode(table.column(name))
+            null_code = len(dictionary)
             if idx.null_count:
                 valid = idx.is_valid().to_numpy(zero_copy_only=False)
                 codes = np.where(valid, pc.fill_null(idx, 0).to_numpy(zero_copy_only=False), null_code)
+                nulls.append(~valid)
             else:
-                valid = np.ones(n, dtype=bool)
                 codes = idx.to_numpy(zero_copy_only=False)
-            all_null &= ~valid
-            parts.append((codes.astype(np.int64), null_code + 1, enc.dictionary, arr.type))
-        self.keep = ~all_null
-        self.all_kept = bool(self.keep.all())
+                complete = True
+            parts.append((codes.astype(np.int64), null_code + 1, dictionary, arr.type))
+        if complete or not nulls:
+            self.keep, self.all_kept = np.ones(n, dtype=bool), True
+        else:
+            all_null = nulls[0]
+            for m in nulls[1:]:
+                all_null &= m
+            self.keep = ~all_null
+            self.all_kept = bool(self.keep.all())
         if len(parts) == 1:
             # dictionary indices are already dense (the null code only occurs on dropped rows)
             codes, radix, dictionary, typ = parts[0]
-            self.ids = np.where(self.keep, codes, -1) if not self.keep.all() else codes
+            self.ids = codes if self.all_kept else np.where(self.keep, codes, -1)
             self.num_keys = len(dictionary)
             self.keys = pa.table([dictionary if len(dictionary) else pa.nulls(0, typ)], names=list(key_columns))
             return
@@ -127,9 +147,12 @@ class KeyCodes:
         """Fast path for one integer key column without nulls and a compact value range: the key
         id is the value minus the minimum (no hashing). With ``dense=False`` ids may have gaps
         (``keys`` then holds every value of the range)."""
-        arr = to_array(table.column(name))
+        column = table.column(name)
+        if not pa.types.is_integer(column.type) or column.type == pa.uint64():
+            return False   # (before concatenating the chunks of, e.g., a string column)
+        arr = to_array(column)
         n = len(arr)
-        if n == 0 or arr.null_count or not pa.types.is_integer(arr.type) or arr.type == pa.uint64():
+        if n == 0 or arr.null_count:
             return False
         v = arr.to_numpy(zero_copy_only=False)
         lo, hi = int(v.min()), int(v.max())

@@ -33,20 +33,33 @@ def _canonical_ties(order: np.ndarray, tie: np.ndarray, *minor) -> np.ndarray:
     return order
 
 
+def _has_nan(x: np.ndarray) -> bool:
+    """Does a float array hold NaN? (Its sum is NaN if so, without a mask; inf - inf also is.)"""
+    with np.errstate(invalid="ignore", over="ignore"):
+        return bool(np.isnan(x.sum()) and np.isnan(x).any())
+
+
 def _needs_float_ties(x: np.ndarray) -> bool:
     """Could rows with equal float keys be told apart (signed zeros, NaN payloads)?"""
     if x.dtype.kind != "f":
         return False
+    if x.dtype == np.float64:
+        if len(x) and x.min() > 0:   # (a NaN would make the minimum NaN)
+            return False
+        # -0.0 is the one float64 whose bits are INT64_MIN
+        return bool((x.view(np.int64) == np.iinfo(np.int64).min).any()) or _has_nan(x)
     zero = x == 0
     return bool(np.signbit(x[zero]).any() or np.isnan(x).any()) if zero.any() else bool(np.isnan(x).any())
 
 
-def by_group_value(group: np.ndarray, n_groups: int, x: np.ndarray, *minor: np.ndarray) -> np.ndarray:
+def by_group_value(group: np.ndarray, n_groups: int, x: np.ndarray, *minor: np.ndarray,
+                   float_ties=None) -> np.ndarray:
     """Order of the rows by (group, x), as ``np.lexsort((x, group))``; groups in ``[0, n_groups)``.
 
     ``minor`` keys (most significant first) order rows tied on (group, x) whose x could be told
     apart (float -0.0 / 0.0, NaN payloads) before row order, as
-    ``np.lexsort(minor[::-1] + (x, group))``; rows with indistinguishable keys may come in any order."""
+    ``np.lexsort(minor[::-1] + (x, group))``; rows with indistinguishable keys may come in any order.
+    ``float_ties``: ``_needs_float_ties(x)`` if the caller has it."""
     n = len(x)
     if n < max(_SMALL, 2):
         return np.lexsort(tuple(minor[::-1]) + (x, group))
@@ -58,7 +71,8 @@ def by_group_value(group: np.ndarray, n_groups: int, x: np.ndarray, *minor: np.n
             c = group.astype(np.int64) * span
             c += x.astype(np.int64) - lo
             return np.argsort(c)
-    float_ties = _needs_float_ties(x)
+    if float_ties is None:
+        float_ties = _needs_float_ties(x)
     if x.dtype == np.float64 and not float_ties:
         return _by_group_float(group, n_groups, x)
     shift = int(n).bit_length()
@@ -100,24 +114,29 @@ def _by_group_float(group: np.ndarray, n_groups: int, x: np.ndarray) -> np.ndarr
     n = len(x)
     group_bits = max(int(n_groups - 1).bit_length(), 1)
     idx_bits = max(int(n - 1).bit_length(), 1)
-    key = _float_image(x)
     value_bits = 64 - group_bits - idx_bits
     if value_bits >= _MIN_VALUE_BITS:
-        lo = key.min()
-        key -= lo
+        lowest = x.min()
+        if lowest >= 0:   # non-negative (no -0.0 here): the bits themselves are the image
+            key = np.subtract(x.view(np.uint64), lowest.view(np.uint64))
+        else:
+            key = _float_image(x)
+            key -= key.min()
         shift = max(int(key.max()).bit_length() - value_bits, 0)
         if shift:
             key >>= np.uint64(shift)
-        packed = group.astype(np.uint64)
-        packed <<= np.uint64(value_bits)
+        key <<= np.uint64(idx_bits)
+        packed = np.arange(n, dtype=np.uint64)   # (group, value bits, row index), in place
         packed |= key
-        packed <<= np.uint64(idx_bits)
-        packed |= np.arange(n, dtype=np.uint64)
+        np.copyto(key, group, casting="unsafe")
+        key <<= np.uint64(value_bits + idx_bits)
+        packed |= key
         packed.sort()
-        order = (packed & np.uint64((1 << idx_bits) - 1)).astype(np.int64)
+        order = np.bitwise_and(packed, np.uint64((1 << idx_bits) - 1), out=key).view(np.int64)
         packed >>= np.uint64(idx_bits)
         ps = packed
     else:
+        key = _float_image(x)
         x_bits = 63 - group_bits
         key >>= np.uint64(64 - x_bits)
         packed = group.astype(np.int64)

@@ -465,8 +465,10 @@ def day_files(table: Any, days: Iterable[dt.date]) -> Optional[List[Any]]:
 
 def files_by_value(table: Any, column: str, days: Iterable[dt.date]) -> Optional[Dict[int, List[str]]]:
     """The data files of ``table`` for the ds ``days``, grouped by the single value an integer
-    ``column`` holds in each (from the files' lower/upper bounds); None when the column is missing
-    or some file holds several values or has no bounds (the caller then reads rows instead)."""
+    ``column`` holds in each (from the files' lower/upper bounds), each group in day order (manifests
+    list files in commit order, newest first; readers of daily IRs want the days ascending); None
+    when the column is missing or some file holds several values or has no bounds (the caller then
+    reads rows instead)."""
     from pyiceberg.conversions import from_bytes
     from pyiceberg.types import IntegerType
 
@@ -479,8 +481,12 @@ def files_by_value(table: Any, column: str, days: Iterable[dt.date]) -> Optional
     files = day_files(table, days)
     if files is None:
         return None
+
+    def day(f):
+        return to_date(f.partition[ds_partition_field(table, f.spec_id)[0]])
+
     grouped: Dict[int, List[str]] = {}
-    for f in files:
+    for f in sorted(files, key=lambda f: (day(f), f.file_path)):
         low = (f.lower_bounds or {}).get(field.field_id)
         high = (f.upper_bounds or {}).get(field.field_id)
         if low is None or low != high or (f.null_value_counts or {}).get(field.field_id):

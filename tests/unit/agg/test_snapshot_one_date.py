@@ -15,7 +15,7 @@ from .agg_testlib import (
 from .test_snapshot import tolerances
 from chronon_cli.agg import GroupByAggregator, reference
 from chronon_cli.agg import snapshot as snapshot_mod
-from chronon_cli.agg import snapshot_one_day
+from chronon_cli.agg import one_day_dense, one_day_lists, snapshot_one_day
 
 
 def fast_ops(keys=("u",), lifetime=True):
@@ -284,3 +284,266 @@ def test_one_date_presorted_k_ops_keep_day_order_of_ties(monkeypatch):
     fast, slow, used = both_paths(a, irs, dates(7)[0], monkeypatch)
     assert used and fast.num_rows == 2
     assert exact(fast) == exact(slow)
+
+
+# ------------------------------------------------ paths for day-ordered rows, one per (day, key)
+
+def rechunk(table: pa.Table, rng) -> pa.Table:
+    """The table in chunks of random sizes that do not follow the days (sliced buffers, and an
+    empty chunk), as record batches of several files come."""
+    t = table.combine_chunks()
+    cuts = sorted({0, t.num_rows} | set(rng.integers(1, max(t.num_rows, 2), size=max(t.num_rows // 9, 1)).tolist()))
+    parts = [t.slice(a, b - a) for a, b in zip(cuts, cuts[1:])]
+    parts.insert(len(parts) // 2, t.slice(0, 0))
+    out = pa.concat_tables(parts)
+    assert out.column(0).num_chunks > 3
+    return out
+
+
+def spy(monkeypatch, name, judge=lambda result: result is not None):
+    """Record ``judge(result)`` of each call of ``<name>`` (in ``one_day_dense`` or ``one_day_lists``)."""
+    calls = []
+    module = one_day_dense if hasattr(one_day_dense, name) else one_day_lists
+    real = getattr(module, name)
+
+    def wrapper(*args, **kwargs):
+        result = real(*args, **kwargs)
+        calls.append(judge(result))
+        return result
+
+    monkeypatch.setattr(module, name, wrapper)
+    return calls
+
+
+@pytest.mark.parametrize("seed", [20, 21])
+@pytest.mark.parametrize("keys", [("u",), ("u", "v")])
+@pytest.mark.parametrize("lifetime", [False, True])
+def test_one_date_chunks_not_following_days(seed, keys, lifetime, monkeypatch):
+    """Sums and MIN / MAX streamed slot by slot from chunks cut anywhere (``_ChunkComps``), LAST_K
+    tails and percentile values read chunk by chunk: the general path's results, to the bit (with
+    -0.0, NaN, nulls, sketches, empty windows). Lifetime windows gathering several days in slot 0
+    take the grid instead."""
+    events = events_for(seed)
+    a = GroupByAggregator(fast_ops(keys, lifetime=lifetime), SCHEMA)
+    rng = np.random.default_rng(seed)
+    irs = rechunk(day_major(a.daily_irs(to_table(events)), rng), rng)
+    streamed = spy(monkeypatch, "_stream_merges", lambda result: True)
+    tails = spy(monkeypatch, "_last_k_tails")
+    offsets = (0, 5, 11, 14)
+    for off in offsets:
+        fast, slow, used = both_paths(a, irs, dates(off)[0], monkeypatch)
+        assert used
+        assert exact(fast) == exact(slow), off
+    if not lifetime:   # x and i SUM, COUNT, AVERAGE, MIN, MAX (s MAX has a string dictionary)
+        assert len(streamed) == 7 * len(offsets) and sum(tails) == len(offsets)
+
+
+def test_one_date_chunks_not_following_days_infinities(monkeypatch):
+    events = events_for(26, infinities=True)
+    gb = group_by(["u"], [a for a in fast_ops(lifetime=False).aggregations
+                          if a.operation not in (O.VARIANCE, O.SKEW, O.KURTOSIS, O.AVERAGE, O.SUM)])
+    a = GroupByAggregator(gb, SCHEMA)
+    rng = np.random.default_rng(26)
+    irs = rechunk(day_major(a.daily_irs(to_table(events)), rng), rng)
+    streamed = spy(monkeypatch, "_stream_merges", lambda result: True)
+    for off in (1, 6, 11):
+        fast, slow, used = both_paths(a, irs, dates(off)[0], monkeypatch)
+        assert used and fast.num_rows > 0
+        assert exact(fast) == exact(slow)
+    assert streamed
+
+
+def test_one_date_sums_of_ones_are_row_counts(monkeypatch):
+    """Columns without nulls: the ``_n`` components of SUM / MAX are window row counts, shared."""
+    events = [e for e in events_for(23) if e["x"] is not None and e["i"] is not None]
+    gb = group_by(["u"], [agg("x", O.SUM, ["1d", "4d", "8d"]), agg("i", O.MAX, ["2d", "9d"]),
+                          agg("i", O.SUM, ["3d"]), agg("x", O.COUNT, ["5d"]), agg("x", O.MIN, ["1d", "6d"])])
+    a = GroupByAggregator(gb, SCHEMA)
+    rng = np.random.default_rng(23)
+    irs = rechunk(day_major(a.daily_irs(to_table(events)), rng), rng)
+    counted = []
+    real = snapshot_one_day._Rows.window_counts
+
+    def window_counts(self, spans):
+        counted.append(dict(spans))
+        return real(self, spans)
+
+    monkeypatch.setattr(snapshot_one_day._Rows, "window_counts", window_counts)
+    for off in (3, 11):
+        fast, slow, used = both_paths(a, irs, dates(off)[0], monkeypatch)
+        assert used and fast.num_rows > 0
+        assert exact(fast) == exact(slow)
+    assert counted
+
+
+def _edit_lists(irs: pa.Table, name: str, edit, rng) -> pa.Table:
+    """IR table with list column ``name`` rewritten by ``edit(list, rng)`` for its non-empty rows."""
+    col = irs.column(name)
+    rows = [None if v is None else (edit(v, rng) if v else v) for v in col.to_pylist()]
+    return irs.set_column(irs.schema.get_field_index(name), name, pa.array(rows, type=col.type))
+
+
+def _reversed(lst, rng):
+    return lst[::-1]
+
+
+def _tied_descending(lst, rng):
+    values = sorted((e["value"] for e in lst), reverse=True)
+    return [{"ts": lst[0]["ts"], "value": v} for v in values]
+
+
+def _tied_ascending(lst, rng):
+    values = sorted(e["value"] for e in lst)
+    return [{"ts": lst[0]["ts"], "value": v} for v in values]
+
+
+def _null_value(lst, rng):
+    return [{"ts": e["ts"], "value": None if j == 0 and rng.random() < 0.3 else e["value"]}
+            for j, e in enumerate(lst)]
+
+
+def _next_day_ts(lst, rng):
+    """The last element moved into the next day (still sorted): days' ts ranges overlap."""
+    last = dict(lst[-1], ts=lst[-1]["ts"] + DAY) if rng.random() < 0.3 else lst[-1]
+    return lst[:-1] + [last]
+
+
+@pytest.mark.parametrize("edit, tails", [
+    (_reversed, False), (_tied_descending, False), (_tied_ascending, True), (_null_value, False),
+    (_next_day_ts, False), (None, True),
+])
+def test_one_date_last_k_tails_only_for_lists_in_order(edit, tails, monkeypatch):
+    """LAST_K picks the newest elements without sorting only when each list is ascending by (ts,
+    value) (ties on ts allowed) and days' ts ranges do not overlap; IR tables edited to break that
+    (unsorted lists, descending values on a ts tie, null values, a ts in the next day) take the
+    sorting path, with the general path's results."""
+    events = events_for(24, signed_zeros=False, n_keys=5)
+    gb = group_by(["u"], [agg("x", O.LAST_K, ["1d", "3d", "9d"], k=3), agg("x", O.SUM, ["2d"])])
+    a = GroupByAggregator(gb, SCHEMA)
+    rng = np.random.default_rng(24)
+    irs = day_major(a.daily_irs(to_table(events)), rng)
+    if edit is not None:
+        irs = _edit_lists(irs, "x_last3", edit, rng)
+    irs = rechunk(irs, rng)
+    hits = spy(monkeypatch, "_last_k_tails")
+    for off in (6, 11):
+        fast, slow, used = both_paths(a, irs, dates(off)[0], monkeypatch)
+        assert used and fast.num_rows > 0
+        assert exact(fast) == exact(slow), off
+    assert any(hits) == tails
+
+
+def test_one_date_large_tables(monkeypatch):
+    """Enough elements for the packed sorts (``sorting``) in both paths."""
+    rng = np.random.default_rng(25)
+    events = random_events(rng, 9000, n_days=12, n_keys=40)
+    gb = group_by(["u"], [
+        agg("x", O.SUM, ["1d", "7d", None]), agg("x", O.MAX, ["3d"]),
+        agg("x", O.LAST_K, ["2d", None], k=4), agg("x", O.TOP_K, ["3d"], k=3),
+        agg("x", O.APPROX_PERCENTILE, ["1d", "5d", None], k=400, percentiles="[0.0, 0.5, 0.95, 1.0]"),
+        agg("i", O.APPROX_PERCENTILE, ["2d"], k=400, percentiles="[0.25, 0.75]"),
+    ])
+    a = GroupByAggregator(gb, SCHEMA)
+    irs = rechunk(day_major(a.daily_irs(to_table(events)), rng), rng)
+    for off in (7, 11):
+        fast, slow, used = both_paths(a, irs, dates(off)[0], monkeypatch)
+        assert used and fast.num_rows > 20
+        assert exact(fast) == exact(slow)
+
+
+def test_one_date_signed_zero_sums_in_irs(monkeypatch):
+    """IRs holding -0.0 sums (the general path's grouping adds them to 0.0, so a one-slot window
+    gives 0.0): the streamed grid rows must do the same."""
+    events = events_for(27, signed_zeros=False)
+    gb = group_by(["u"], [agg("x", O.SUM, ["1d", "3d"]), agg("x", O.AVERAGE, ["1d", "2d"]),
+                          agg("x", O.MAX, ["1d"]), agg("x", O.MIN, ["2d"])])
+    a = GroupByAggregator(gb, SCHEMA)
+    rng = np.random.default_rng(27)
+    irs = day_major(a.daily_irs(to_table(events)), rng)
+    zero = rng.random(irs.num_rows) < 0.4
+    for name in ("x_sum", "x_max", "x_min"):
+        col = irs.column(name).combine_chunks()
+        irs = irs.set_column(irs.schema.get_field_index(name), name,
+                             pc.if_else(pc.and_(pa.array(zero), col.is_valid()), pa.scalar(-0.0), col))
+    avg = irs.column("x_average").combine_chunks()
+    sums = pc.if_else(pc.and_(pa.array(zero), avg.is_valid()), pa.scalar(-0.0), pc.struct_field(avg, ["sum"]))
+    avg = pa.StructArray.from_arrays([sums, pc.struct_field(avg, ["count"])], fields=list(avg.type),
+                                     mask=avg.is_null())
+    irs = rechunk(irs.set_column(irs.schema.get_field_index("x_average"), "x_average", avg), rng)
+    streamed = spy(monkeypatch, "_stream_merges", lambda result: True)
+    for off in (2, 6, 11):
+        fast, slow, used = both_paths(a, irs, dates(off)[0], monkeypatch)
+        assert used and fast.num_rows > 0
+        assert exact(fast) == exact(slow)
+    assert len(streamed) == 4 * 3
+
+
+@pytest.mark.parametrize("edit", [False, True])
+def test_one_date_components_shared_by_columns(edit, monkeypatch):
+    """SUM, COUNT and AVERAGE of one input hold equal components (sums, counts): merged once and
+    reused, but only when equal to the bit (an AVERAGE sum edited in one row is merged apart)."""
+    events = events_for(28)
+    gb = group_by(["u"], [agg("x", O.SUM, ["1d", "3d"]), agg("x", O.COUNT, ["1d", "3d"]),
+                          agg("x", O.AVERAGE, ["1d", "3d"])])
+    a = GroupByAggregator(gb, SCHEMA)
+    rng = np.random.default_rng(28)
+    irs = day_major(a.daily_irs(to_table(events)), rng)
+    if edit:
+        avg = irs.column("x_average").combine_chunks()
+        sums = pc.struct_field(avg, ["sum"]).to_numpy(zero_copy_only=False).copy()
+        row = int(np.flatnonzero(avg.is_valid().to_numpy(zero_copy_only=False))[-1])   # (the last day)
+        sums[row] += 0.5
+        avg = pa.StructArray.from_arrays([pa.array(sums), pc.struct_field(avg, ["count"])], fields=list(avg.type),
+                                         mask=avg.is_null())
+        irs = irs.set_column(irs.schema.get_field_index("x_average"), "x_average", avg)
+    irs = rechunk(irs, rng)
+    shared = []
+    real = snapshot_one_day._Rows.merged_like
+
+    def merged_like(self, f, identity, cc, name, spans):
+        result = real(self, f, identity, cc, name, spans)
+        shared.append((name, result is not None))
+        return result
+
+    monkeypatch.setattr(snapshot_one_day._Rows, "merged_like", merged_like)
+    fast, slow, used = both_paths(a, irs, dates(11)[0], monkeypatch)
+    assert used and fast.num_rows > 0
+    assert exact(fast) == exact(slow)
+    assert ("_n", True) in shared and (("sum", True) in shared) != edit
+
+
+def test_one_date_components_shared_only_to_the_bit(monkeypatch):
+    """MAX of two inputs equal but for the sign of zeros: their values are not shared (MAX keeps
+    -0.0 / 0.0 as the tree meets them)."""
+    schema = pa.schema([("u", pa.string()), ("x", pa.float64()), ("y", pa.float64()), ("ts", pa.int64()),
+                        ("ds", pa.date32())])
+    rng = np.random.default_rng(29)
+    events = []
+    for j in range(300):
+        day = BASE_DAY + int(rng.integers(0, 8))
+        x = float(rng.choice([0.0, -0.0, -1.0, 2.0]))
+        events.append({"u": f"k{rng.integers(0, 6)}", "x": x, "y": -x if x == 0 else x,
+                       "ts": day * DAY + int(rng.integers(0, DAY)), "ds": EPOCH + datetime.timedelta(days=day)})
+    gb = group_by(["u"], [agg("x", O.MAX, ["1d", "3d"]), agg("y", O.MAX, ["1d", "3d"])])
+    a = GroupByAggregator(gb, schema)
+    irs = rechunk(day_major(a.daily_irs(pa.Table.from_pylist(events, schema=schema)), rng), rng)
+    for off in (3, 7):
+        fast, slow, used = both_paths(a, irs, dates(off)[0], monkeypatch)
+        assert used and fast.num_rows > 0
+        assert exact(fast) == exact(slow)
+
+
+def test_one_date_streamed_boolean_and_integer_columns(monkeypatch):
+    events = events_for(30)
+    gb = group_by(["u"], [agg("b", O.SUM, ["1d", "4d"]), agg("b", O.MAX, ["2d"]), agg("b", O.MIN, ["3d"]),
+                          agg("b", O.COUNT, ["1d", "4d"]), agg("i", O.MAX, ["1d", "4d"]), agg("i", O.AVERAGE, ["2d"]),
+                          agg("v", O.SUM, ["1d", "4d"])])
+    a = GroupByAggregator(gb, SCHEMA)
+    rng = np.random.default_rng(30)
+    irs = rechunk(day_major(a.daily_irs(to_table(events)), rng), rng)
+    streamed = spy(monkeypatch, "_stream_merges", lambda result: True)
+    for off in (2, 7, 11):
+        fast, slow, used = both_paths(a, irs, dates(off)[0], monkeypatch)
+        assert used and fast.num_rows > 0
+        assert exact(fast) == exact(slow)
+    assert len(streamed) == 7 * 3

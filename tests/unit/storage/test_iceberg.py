@@ -159,6 +159,16 @@ def test_files_by_value_groups_single_value_files_of_the_wanted_days(local_setti
     assert files_by_value(table, "bucket", []) == {}
 
 
+def test_files_by_value_lists_each_groups_files_in_day_order(local_settings):
+    from chronon_cli.storage.iceberg import files_by_value
+
+    cat = catalog(local_settings)
+    for day in (D3, D1, D2):  # committed out of order: manifests list the newest first
+        replace_partitions(cat, "ns.o", bucketed(("a", 1, day)), day, day)
+    grouped = files_by_value(load_table(cat, "ns.o"), "bucket", [D1, D2, D3])
+    assert [path.split("/ds=")[1][:10] for path in grouped[1]] == ["2024-01-01", "2024-01-02", "2024-01-03"]
+
+
 def test_files_by_value_is_none_for_mixed_files_or_a_missing_column(local_settings):
     from chronon_cli.storage.iceberg import files_by_value
 
