@@ -72,3 +72,40 @@ def test_a_failed_task_changes_neither_table_and_leaves_no_files(spark, local_se
     for name, (rows, files) in before.items():
         assert contents(local_settings, name) == rows
         assert files_on_disk(local_settings, name) == files
+
+
+def slot_tasks(fail_in=None):
+    """Tasks with no input (``TaskSlots``): task p makes the rows of keys k{p}, k{p+4}, ..."""
+    def task(batches):
+        from pyspark import TaskContext
+
+        assert not list(batches)
+        p = TaskContext.get().partitionId()
+        ks = [f"k{i}" for i in range(p, 13, 4)]
+        yield 0, pa.RecordBatch.from_pydict({"k": ks, "v": [int(k[1:]) for k in ks],
+                                             "ds": pa.array([D1] * len(ks), pa.date32())})
+        if p == fail_in:
+            raise RuntimeError("slot task failed on purpose")
+        yield 1, pa.RecordBatch.from_pydict({"k": ks, "n": [1] * len(ks), "ds": pa.array([D2] * len(ks), pa.date32())})
+    return task
+
+
+def test_task_slots_write_both_tables_without_input_rows(spark, local_settings):
+    from chronon_cli.engines.spark.writer import TaskSlots
+
+    results = write_tables_from_tasks(TaskSlots(spark, 4), slot_tasks(), targets(), local_settings)
+    assert [r.rows for r in results] == [13, 13] and results[1].keys == 13
+    assert contents(local_settings, "wt.a") == sorted((f"k{i}", i, D1) for i in range(13))
+    assert contents(local_settings, "wt.b") == sorted((f"k{i}", 1, D2) for i in range(13))
+
+
+def test_a_failed_slot_task_changes_neither_table(spark, local_settings):
+    from chronon_cli.engines.spark.writer import TaskSlots
+
+    cat = catalog(local_settings)
+    replace_partitions(cat, "wt.a", pa.table({"k": ["old"], "v": [1], "ds": pa.array([D1], pa.date32())}), D1, D1)
+    before = (contents(local_settings, "wt.a"), files_on_disk(local_settings, "wt.a"))
+    with pytest.raises(JobError, match="slot task failed on purpose"):
+        write_tables_from_tasks(TaskSlots(spark, 4), slot_tasks(fail_in=2), targets(), local_settings)
+    assert (contents(local_settings, "wt.a"), files_on_disk(local_settings, "wt.a")) == before
+    assert load_table(catalog(local_settings), "wt.b", required=False) is None

@@ -90,9 +90,10 @@ BUCKET = "chronon_bucket"  # IR-table column: the hash bucket of the row's keys 
 @dataclass(frozen=True)
 class FusedSnapshot:
     """Events of the days whose IRs are missing plus the stored daily IRs, in one frame shuffled by
-    key into ``buckets`` partitions (``TaskSlots`` when the tasks read all of them themselves); ``task`` maps a task's batches to (0, new daily IR batch) and
-    (1, feature batch) pairs (just (0, feature batch) when no IR day is computed), for
-    ``writer.write_tables_from_tasks`` with targets [IR table, output table]."""
+    key into ``buckets`` partitions (``TaskSlots`` when the tasks read all of them themselves);
+    ``task`` maps a task's batches to (0, new daily IR batch) and (1, feature batch) pairs (just
+    (0, feature batch) when no IR day is computed), for ``writer.write_tables_from_tasks`` with
+    targets [IR table, output table]."""
     rows: Any  # DataFrame, or writer.TaskSlots
     task: Callable[[Iterator[pa.RecordBatch]], Iterator[tuple]]
     ir_schema: pa.Schema

@@ -101,4 +101,22 @@ def task_error(exc: BaseException, what: str) -> JobError:
                     msg = msg.replace(prefix, "")
                 msg = msg.replace("CHRONON_DS_OUT_OF_RANGE: ", "").replace("CHRONON_DS_NULL: ", "")
                 return JobError(f"{what} failed: {msg}")
-    return JobError(f"{what} failed: {_headline(exc)}")
+    raised = _python_exception(text)
+    return JobError(f"{what} failed: {raised or _headline(exc)}")
+
+
+_EXCEPTION_LINE = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Interrupt|Exit)): (.+)$")
+
+
+def _python_exception(text: str) -> Optional[str]:
+    """``Name: message`` of the Python exception a task raised, from the traceback Spark wraps in
+    its error (RDD jobs report it only inside the JVM's message); None when there is none."""
+    lines = text.splitlines()
+    for start, line in enumerate(lines):
+        if "Traceback (most recent call last):" not in line:
+            continue
+        for candidate in lines[start + 1:]:
+            match = _EXCEPTION_LINE.match(candidate)
+            if match:
+                return f"{match.group(1).rsplit('.', 1)[-1]}: {match.group(2).strip()}"
+    return None

@@ -1,10 +1,10 @@
 """Writing a DataFrame into Iceberg ds partitions: files in Spark tasks, one commit on the driver.
 
-Each task (``mapInArrow``) streams its Arrow batches into parquet data files, one per ds (rolled at
-the table's target file size), with the table's field ids and column statistics, and returns one
-small row per file (path, ds, size, its parquet footer). The driver collects those rows only, derives
-Iceberg's column statistics from the footers and commits with ``PartitionWrite.commit``: one OVERWRITE
-snapshot replacing the range.
+Each task (``mapInArrow``, or an RDD task for ``TaskSlots``) streams its Arrow batches into parquet
+data files, one per ds (rolled at the table's target file size), with the table's field ids, and
+returns one small row per file (path, ds, size, its parquet footer). The driver collects those rows
+only, derives Iceberg's column statistics from the footers and commits with
+``PartitionWrite.commit``: one OVERWRITE snapshot replacing the range.
 ``write_tables_from_tasks`` runs the write inside the tasks that compute the rows, for one or
 several tables (one commit each, in order), so computed rows never go back to the JVM.
 
@@ -154,9 +154,10 @@ def write_table(df: Any, settings: Any, table_name: str, start: dt.date, end: dt
 def write_tables_from_tasks(rows: Any, compute: Callable, targets: Sequence[Target], settings: Any
                             ) -> List[WriteResult]:
     """Several tables written by the same tasks: ``compute`` maps a task's Arrow batches of ``rows``
-    (a DataFrame, or ``TaskSlots``: no batches) to (index into ``targets``, batch) pairs, and each task writes every batch into the files of its
-    target. The driver then commits the targets in order, one commit each (a target's commit does
-    not depend on a later one; if a commit fails, the later targets' files are deleted)."""
+    (a DataFrame, or ``TaskSlots``: no batches) to (index into ``targets``, batch) pairs, and each
+    task writes every batch into the files of its target. The driver then commits the targets in
+    order, one commit each (a target's commit does not depend on a later one; if a commit fails,
+    the later targets' files are deleted)."""
     began = time.monotonic()
     return _write(rows, compute, [_target(t) for t in targets], settings, began, native_allowed=False)
 
