@@ -38,11 +38,6 @@ def ir_table_name(group_by: ttypes.GroupBy) -> str:
     return derived.output_table(group_by) + IR_TABLE_SUFFIX
 
 
-def _partitions(settings, table: str, start: Optional[date] = None, end: Optional[date] = None) -> set:
-    """ds partitions of ``table`` (in [start, end] when given: only that range's metadata is read)."""
-    return existing_partitions(settings, table, start, end)
-
-
 def max_window_days(group_by: ttypes.GroupBy) -> Optional[int]:
     """Days of daily IRs the longest window needs before an output day (None: lifetime)."""
     lengths = [1]
@@ -68,7 +63,7 @@ class Backfill:
         self.output = derived.output_table(group_by)
         self.ir_table = ir_table_name(group_by)
         self.prefix = derived.short_name(group_by)
-        existing = _partitions(settings, self.output, start, end)
+        existing = existing_partitions(settings, self.output, start, end)
         wanted = days(start, end)
         self.todo = wanted if force else [d for d in wanted if d not in existing]
         self.skipped = [d for d in wanted if d not in self.todo]
@@ -95,7 +90,7 @@ class Backfill:
             if lo > last:
                 continue
             table = derived.output_table(sq)
-            have = _partitions(self.settings, table, lo, last)
+            have = existing_partitions(self.settings, table, lo, last)
             missing = [d for d in days(lo, last) if d not in have]
             if not missing:
                 continue
@@ -270,12 +265,13 @@ class Backfill:
         """Days in ``[lo, hi]`` for which some source has a partition."""
         found = set()
         for source in self.group_by.sources:
-            found |= _partitions(self.settings, derived.source_table(source), lo, hi)
+            found |= existing_partitions(self.settings, derived.source_table(source), lo, hi)
         return sorted(found)
 
     def source_partitions_in(self, lo: date, hi: date) -> int:
         """How many existing source partitions ``[lo, hi]`` covers (what a read of that range scans)."""
-        return sum(len(_partitions(self.settings, derived.source_table(s), lo, hi)) for s in self.group_by.sources)
+        return sum(len(existing_partitions(self.settings, derived.source_table(s), lo, hi))
+                   for s in self.group_by.sources)
 
     def earliest_source_day(self) -> date:
         found = []
@@ -284,7 +280,7 @@ class Backfill:
             if body.stagingQuery is not None and body.stagingQuery.startPartition:
                 found.append(date.fromisoformat(body.stagingQuery.startPartition))
             table = derived.source_table(source)
-            parts = _partitions(self.settings, table)
+            parts = existing_partitions(self.settings, table)
             if parts:
                 found.append(min(parts))
         if self.group_by.backfillStartDate:

@@ -14,7 +14,7 @@ of ``ts``, only events whose day lies in the partition range read.
 """
 import datetime as dt
 import re
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -54,6 +54,23 @@ def _plain_columns(source: ttypes.Source, table: Any) -> Optional[Dict[str, str]
     return selected
 
 
+def _plain_sources(settings: Any, group_by: ttypes.GroupBy) -> Optional[List[tuple]]:
+    """(source, its Iceberg table, selected name -> source column) for every source, or None when
+    some source is missing or needs Spark SQL."""
+    from chronon_cli.storage import catalog
+    from chronon_cli.storage.iceberg import load_table
+
+    cat = catalog(settings)
+    found = []
+    for source in group_by.sources:
+        table = load_table(cat, derived.source_table(source), required=False)
+        mapping = _plain_columns(source, table) if table is not None else None
+        if mapping is None:
+            return None
+        found.append((source, table, mapping))
+    return found
+
+
 def input_schema(settings: Any, group_by: ttypes.GroupBy) -> Optional[pa.Schema]:
     """The Arrow schema of the selected rows without ``ts``/``ds`` (as ``aggregate.input_schema``
     gets it from Spark), straight from the source tables' schemas when every source selects plain
@@ -61,16 +78,12 @@ def input_schema(settings: Any, group_by: ttypes.GroupBy) -> Optional[pa.Schema]
     from pyspark.sql.pandas.types import to_arrow_schema
 
     from chronon_cli.engines.spark.tables import spark_schema_of
-    from chronon_cli.storage import catalog
-    from chronon_cli.storage.iceberg import load_table
 
+    plain = _plain_sources(settings, group_by)
+    if plain is None:
+        return None
     found = None
-    cat = catalog(settings)
-    for source in group_by.sources:
-        table = load_table(cat, derived.source_table(source), required=False)
-        mapping = _plain_columns(source, table) if table is not None else None
-        if mapping is None:
-            return None
+    for _, table, mapping in plain:
         selected = [(name, column) for name, column in mapping.items() if name != "ts"]
         arrow = to_arrow_schema(spark_schema_of(table, [column for _, column in selected]))
         schema = pa.schema([arrow.field(column).with_name(name) for name, column in selected])
@@ -89,17 +102,15 @@ def plan(settings: Any, group_by: ttypes.GroupBy, runs: Sequence[tuple], key_typ
     from chronon_cli.engines.spark import hashing
     from chronon_cli.engines.spark.group_by_source import _partition_bounds
     from chronon_cli.storage import catalog, warehouse_store_for_catalog
-    from chronon_cli.storage.iceberg import day_files, load_table
+    from chronon_cli.storage.iceberg import day_files
 
     if not all(hashing.supported(t) for t in key_types):
         return None
-    cat = catalog(settings)
+    plain = _plain_sources(settings, group_by)
+    if plain is None or any(len(table.schemas()) != 1 for _, table, _ in plain):
+        return None
     sources, rows = [], 0
-    for source in group_by.sources:
-        table = load_table(cat, derived.source_table(source))
-        mapping = _plain_columns(source, table)
-        if mapping is None or len(table.schemas()) != 1:
-            return None
+    for source, table, mapping in plain:
         query = derived.source_query(source)
         planned = []
         for lo, hi in runs:
@@ -113,7 +124,7 @@ def plan(settings: Any, group_by: ttypes.GroupBy, runs: Sequence[tuple], key_typ
             planned.append({"first": first.toordinal(), "last": last.toordinal(),
                             "files": [f.file_path for f in files]})
         sources.append({"columns": mapping, "runs": planned})
-    return {"store": dict(warehouse_store_for_catalog(cat).spec()), "sources": sources, "rows": rows}
+    return {"store": dict(warehouse_store_for_catalog(catalog(settings)).spec()), "sources": sources, "rows": rows}
 
 
 def worth_it(direct: Optional[Dict[str, Any]], buckets: int) -> bool:

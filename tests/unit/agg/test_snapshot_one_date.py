@@ -300,6 +300,21 @@ def rechunk(table: pa.Table, rng) -> pa.Table:
     return out
 
 
+def chunked_irs(a, events, seed):
+    """``a``'s daily IRs of ``events``, day-major and cut into chunks anywhere (seeded)."""
+    rng = np.random.default_rng(seed)
+    return rechunk(day_major(a.daily_irs(to_table(events)), rng), rng)
+
+
+def assert_paths_agree(a, irs, offsets, monkeypatch):
+    """The one-date path runs and gives the general path's non-empty result, to the bit, for the
+    target date of each offset."""
+    for off in offsets:
+        fast, slow, used = both_paths(a, irs, dates(off)[0], monkeypatch)
+        assert used and fast.num_rows > 0
+        assert exact(fast) == exact(slow)
+
+
 def spy(monkeypatch, name, judge=lambda result: result is not None):
     """Record ``judge(result)`` of each call of ``<name>`` (in ``one_day_dense`` or ``one_day_lists``)."""
     calls = []
@@ -343,13 +358,9 @@ def test_one_date_chunks_not_following_days_infinities(monkeypatch):
     gb = group_by(["u"], [a for a in fast_ops(lifetime=False).aggregations
                           if a.operation not in (O.VARIANCE, O.SKEW, O.KURTOSIS, O.AVERAGE, O.SUM)])
     a = GroupByAggregator(gb, SCHEMA)
-    rng = np.random.default_rng(26)
-    irs = rechunk(day_major(a.daily_irs(to_table(events)), rng), rng)
+    irs = chunked_irs(a, events, 26)
     streamed = spy(monkeypatch, "_stream_merges", lambda result: True)
-    for off in (1, 6, 11):
-        fast, slow, used = both_paths(a, irs, dates(off)[0], monkeypatch)
-        assert used and fast.num_rows > 0
-        assert exact(fast) == exact(slow)
+    assert_paths_agree(a, irs, (1, 6, 11), monkeypatch)
     assert streamed
 
 
@@ -359,8 +370,7 @@ def test_one_date_sums_of_ones_are_row_counts(monkeypatch):
     gb = group_by(["u"], [agg("x", O.SUM, ["1d", "4d", "8d"]), agg("i", O.MAX, ["2d", "9d"]),
                           agg("i", O.SUM, ["3d"]), agg("x", O.COUNT, ["5d"]), agg("x", O.MIN, ["1d", "6d"])])
     a = GroupByAggregator(gb, SCHEMA)
-    rng = np.random.default_rng(23)
-    irs = rechunk(day_major(a.daily_irs(to_table(events)), rng), rng)
+    irs = chunked_irs(a, events, 23)
     counted = []
     real = snapshot_one_day._Rows.window_counts
 
@@ -369,10 +379,7 @@ def test_one_date_sums_of_ones_are_row_counts(monkeypatch):
         return real(self, spans)
 
     monkeypatch.setattr(snapshot_one_day._Rows, "window_counts", window_counts)
-    for off in (3, 11):
-        fast, slow, used = both_paths(a, irs, dates(off)[0], monkeypatch)
-        assert used and fast.num_rows > 0
-        assert exact(fast) == exact(slow)
+    assert_paths_agree(a, irs, (3, 11), monkeypatch)
     assert counted
 
 
@@ -539,11 +546,7 @@ def test_one_date_streamed_boolean_and_integer_columns(monkeypatch):
                           agg("b", O.COUNT, ["1d", "4d"]), agg("i", O.MAX, ["1d", "4d"]), agg("i", O.AVERAGE, ["2d"]),
                           agg("v", O.SUM, ["1d", "4d"])])
     a = GroupByAggregator(gb, SCHEMA)
-    rng = np.random.default_rng(30)
-    irs = rechunk(day_major(a.daily_irs(to_table(events)), rng), rng)
+    irs = chunked_irs(a, events, 30)
     streamed = spy(monkeypatch, "_stream_merges", lambda result: True)
-    for off in (2, 7, 11):
-        fast, slow, used = both_paths(a, irs, dates(off)[0], monkeypatch)
-        assert used and fast.num_rows > 0
-        assert exact(fast) == exact(slow)
+    assert_paths_agree(a, irs, (2, 7, 11), monkeypatch)
     assert len(streamed) == 7 * 3
