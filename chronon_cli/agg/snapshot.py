@@ -125,7 +125,8 @@ class _Chunk:
 
 
 def _column_features(chunk: _Chunk, column: IrColumn, feats: List[Feature], spans: Dict[int, int]):
-    """-> {feature index: (pa.Array of n_keys * n_targets values, valid mask)}."""
+    """-> {feature index: (pa.Array of n_keys * n_targets values, valid mask)}, target-major
+    (value of key e at target ti at ti * n_keys + e)."""
     arr = to_array(chunk.table.column(column.name))
     op = column.op
     K, S, T = chunk.n_keys, chunk.n_slots, chunk.n_targets
@@ -144,8 +145,8 @@ def _column_features(chunk: _Chunk, column: IrColumn, feats: List[Feature], span
         grid = {k: v.reshape(n_ent, S) for k, v in grid.items()}
         merged = window_merges(op, grid, spans, chunk.targets)
         for i, f in enumerate(feats):
-            v, ok = f.op.d_finalize(merged[i])
-            v, ok = v.reshape(-1), ok.reshape(-1)
+            v, ok = f.op.d_finalize(merged[i])   # (entity, target) grids
+            v, ok = v.T.reshape(-1), ok.T.reshape(-1)
             if f.op.coded_output:
                 values[i] = (codec.decode(v, ok), ok)
             else:
@@ -159,18 +160,19 @@ def _column_features(chunk: _Chunk, column: IrColumn, feats: List[Feature], span
             values[i] = _regrouped_windows(op, f.op, irs, ent, n_ent, cell_slot, spans[i], chunk.targets)
     else:
         py = [op.from_storage(x) for x in irs.to_pylist()]
+        major = _target_major_order(n_ent, T)
         for i, (vals, ok) in _object_windows(op, feats, spans, ent, n_ent, cell_slot, py, chunk.targets).items():
-            values[i] = (pa.array(vals, type=feats[i].op.output_type), ok)
+            values[i] = (pa.array([vals[j] for j in major.tolist()], type=feats[i].op.output_type), ok[major])
     if not column.subkeyed:
         return values
     # entities (key, subkey) x targets -> one map per (key, target)
     out = {}
     sub_strings = sub_dict.take(pa.array(ent_sub, type=pa.int64()))
     for i, (vals, ok) in values.items():
-        e, t = np.divmod(np.flatnonzero(ok), T)
-        row = ent_key[e] * T + t
+        t, e = np.divmod(np.flatnonzero(ok), n_ent)
+        row = t * K + ent_key[e]
         order = np.lexsort((e, row))
-        pick = pa.array((e * T + t)[order], type=pa.int64())
+        pick = pa.array((t * n_ent + e)[order], type=pa.int64())
         keys = sub_strings.take(pa.array(e[order], type=pa.int64()))
         m = A.build_map(row[order], K * T, keys, vals.take(pick))
         has = np.zeros(K * T, dtype=bool)
@@ -192,7 +194,7 @@ def _regrouped_windows(op, final_op, irs, ent, n_ent, cell_slot, span, targets):
     for ti, t in enumerate(targets.tolist()):
         sel = np.flatnonzero((cell_slot >= t - span + 1) & (cell_slot <= t))
         rows.append(sel)
-        groups.append(ent[sel] * T + ti)
+        groups.append(ti * n_ent + ent[sel])
     merged = regroup.recollect(op, irs, np.concatenate(rows), np.concatenate(groups), n_ent * T)
     return regroup.finalize(final_op, merged)
 
@@ -328,12 +330,9 @@ def _list_values(lists: pa.Array, lengths: np.ndarray) -> pa.Array:
     return lists.values.take(pa.array(child, type=pa.int64()))
 
 
-def _to_entity_major(arr: pa.Array, n_ent: int, T: int) -> pa.Array:
-    """Rows laid out target-major (ti * n_ent + e) -> entity-major (e * T + ti)."""
-    if T == 1:
-        return arr
-    perm = (np.arange(T, dtype=np.int64)[None, :] * n_ent + np.arange(n_ent, dtype=np.int64)[:, None]).reshape(-1)
-    return arr.take(pa.array(perm, type=pa.int64()))
+def _target_major_order(n_ent: int, T: int) -> np.ndarray:
+    """Positions in an entity-major layout (e * T + ti) of the target-major cells (ti * n_ent + e)."""
+    return (np.arange(n_ent, dtype=np.int64)[None, :] * T + np.arange(T, dtype=np.int64)[:, None]).reshape(-1)
 
 
 def _take(values: pa.Array, idx: np.ndarray) -> pa.Array:
@@ -392,8 +391,8 @@ def _kept_windows(op, feats, irs, ent, n_ent, cell_slot, n_slots, spans, targets
         base = (np.arange(n_ent, dtype=np.int64) * n_slots)[:, None]
         out = {}
         for i, span in spans.items():
-            a = cum[base + np.maximum(targets - span + 1, 0)[None, :]].reshape(-1)  # entity-major
-            b = cum[base + (targets + 1)[None, :]].reshape(-1)
+            a = cum[base + np.maximum(targets - span + 1, 0)[None, :]].T.reshape(-1)  # target-major
+            b = cum[base + (targets + 1)[None, :]].T.reshape(-1)
             kc = np.minimum(b - a, k)
             total = int(kc.sum())
             offsets = np.zeros(len(kc) + 1, dtype=np.int64)
@@ -432,9 +431,7 @@ def _kept_windows(op, feats, irs, ent, n_ent, cell_slot, n_slots, spans, targets
         ok_t = cnt_all > 0
         off = pa.array(offsets.astype(np.int32), mask=np.append(~ok_t, False), type=pa.int32())
         taken = values.take(pa.array(np.concatenate(picks), type=pa.int64()))
-        lists = pa.ListArray.from_arrays(off, taken, type=feats[i].op.output_type)
-        ok = ok_t.reshape(T, n_ent).T.reshape(-1)
-        out[i] = (_to_entity_major(lists, n_ent, T), ok)
+        out[i] = (pa.ListArray.from_arrays(off, taken, type=feats[i].op.output_type), ok_t)
     return out
 
 
@@ -596,9 +593,15 @@ def _percentile_windows(op, feats, irs, ent, n_ent, cell_slot, n_slots, spans, t
                 vals[c, :] = v
     full = heavy.any() or fallback.any()
     out = {}
+    major = _target_major_order(n_ent, T)
     for i, (vals, ok) in results.items():
         P = vals.shape[1]
-        flat = (vals[ok] if full else vals).reshape(-1)
+        if not full:   # one row of P values per valid cell, in cell order
+            spread = np.zeros((n_ent * T, P), dtype=np.float64)
+            spread[ok] = vals
+            vals = spread
+        vals, ok = vals[major], ok[major]
+        flat = vals[ok].reshape(-1)
         offsets = np.zeros(len(ok) + 1, dtype=np.int64)
         np.cumsum(ok.astype(np.int64) * P, out=offsets[1:])
         off = pa.array(offsets.astype(np.int32), mask=np.append(~ok, False), type=pa.int32())
@@ -718,8 +721,8 @@ def snapshot(agg, daily_irs: pa.Table, dates: List[datetime.date]) -> pa.Table:
             continue
         everything = len(idx) == len(any_valid)
         mask = None if everything else pa.array(any_valid)
-        data = {k: kc.keys.column(k).take(pa.array(k0 + idx // T)) for k in agg.key_columns}
-        data["ds"] = A.date_array(np.array(target_days, dtype=np.int64)[idx % T])
+        data = {k: kc.keys.column(k).take(pa.array(k0 + idx % n_keys)) for k in agg.key_columns}
+        data["ds"] = A.date_array(np.array(target_days, dtype=np.int64)[idx // n_keys])
         for fi, f in enumerate(agg.features):
             data[f.name] = cols[fi][0] if everything else cols[fi][0].filter(mask)
         pieces.append(pa.table(data).cast(schema))

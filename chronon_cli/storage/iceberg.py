@@ -19,6 +19,9 @@ DS = "ds"
 EPOCH = dt.date(1970, 1, 1)
 # Spark-only or reserved keys that are not Iceberg table properties.
 SKIPPED_PROPERTIES = {"provider", "location", "owner", "external"}
+# comma-separated columns parquet dictionary-encodes (default: all); values that rarely repeat
+# (doubles, lists) cost encode time for nothing
+DICTIONARY_COLUMNS = "chronon.parquet.dictionary-columns"
 _CATALOGS: Dict[tuple, Any] = {}
 _LOCK = threading.Lock()
 
@@ -422,6 +425,19 @@ def replace_partitions(cat: Any, name: str, arrow_table: Any, start: dt.date, en
     return write.commit(files)
 
 
+def _dictionary_kwargs(table: str, props: Dict[str, Any], arrow_schema: Any) -> Dict[str, Any]:
+    """``use_dictionary`` for the columns ``DICTIONARY_COLUMNS`` lists (all columns when unset)."""
+    listed = props.get(DICTIONARY_COLUMNS)
+    if listed is None:
+        return {}
+    columns = [c.strip() for c in str(listed).split(",") if c.strip()]
+    unknown = [c for c in columns if c not in arrow_schema.names]
+    if unknown:
+        raise ConfigError(f"table {table}: property {DICTIONARY_COLUMNS} names {', '.join(unknown)}, not columns "
+                          f"of the table (columns: {', '.join(arrow_schema.names)})", field=DICTIONARY_COLUMNS)
+    return {"use_dictionary": columns}
+
+
 def write_plan(write: PartitionWrite, write_id: str) -> Dict[str, Any]:
     """The picklable instructions write tasks need (no credentials in it): the table's Arrow schema
     with Iceberg field ids and the parquet writer settings its properties ask for, worked out here so
@@ -431,9 +447,10 @@ def write_plan(write: PartitionWrite, write_id: str) -> Dict[str, Any]:
     from pyiceberg.utils.properties import property_as_int
 
     props = write.properties
+    arrow_schema = schema_to_pyarrow(write.schema, include_field_ids=True)
     return {
-        "arrow_schema": schema_to_pyarrow(write.schema, include_field_ids=True),
-        "writer_kwargs": _get_parquet_writer_kwargs(props),
+        "arrow_schema": arrow_schema,
+        "writer_kwargs": {**_get_parquet_writer_kwargs(props), **_dictionary_kwargs(write.name, props, arrow_schema)},
         "row_group_rows": property_as_int(props, TableProperties.PARQUET_ROW_GROUP_LIMIT,
                                           TableProperties.PARQUET_ROW_GROUP_LIMIT_DEFAULT),
         "target_bytes": property_as_int(props, TableProperties.WRITE_TARGET_FILE_SIZE_BYTES,

@@ -20,18 +20,33 @@ class DsRangeError(ValueError):
     """A row's ds is null or outside the range being written."""
 
 
-def _small_types(schema: Any) -> Any:
-    """Top-level large_string/large_binary as string/binary (same parquet; avoids casting Spark's batches)."""
+def _small_type(kind: Any) -> Any:
+    """``kind`` with 32-bit offsets (string, binary, list) at every level: the same parquet, and no
+    cast of the batches Spark and the aggregation kernels produce (64-bit offsets cost a copy)."""
     import pyarrow as pa
 
-    fields = []
-    for f in schema:
-        if pa.types.is_large_string(f.type):
-            f = f.with_type(pa.string())
-        elif pa.types.is_large_binary(f.type):
-            f = f.with_type(pa.binary())
-        fields.append(f)
-    return pa.schema(fields, metadata=schema.metadata)
+    if pa.types.is_large_string(kind):
+        return pa.string()
+    if pa.types.is_large_binary(kind):
+        return pa.binary()
+    if pa.types.is_large_list(kind) or pa.types.is_list(kind):
+        return pa.list_(_small_field(kind.value_field))
+    if pa.types.is_struct(kind):
+        return pa.struct([_small_field(f) for f in kind])
+    if pa.types.is_map(kind):
+        return pa.map_(_small_field(kind.key_field), _small_field(kind.item_field))
+    return kind
+
+
+def _small_field(field: Any) -> Any:
+    return field.with_type(_small_type(field.type))
+
+
+def _small_types(schema: Any) -> Any:
+    """``schema`` with 32-bit offsets everywhere (field names, ids and nullability kept)."""
+    import pyarrow as pa
+
+    return pa.schema([_small_field(f) for f in schema], metadata=schema.metadata)
 
 
 class _OpenFile:
@@ -65,6 +80,7 @@ class _DsWriter:
         self.end = dt.date.fromordinal(plan["end"])
         self.buffers: Dict[int, List[Any]] = {}
         self.buffered: Dict[int, int] = {}
+        self.buffered_rows: Dict[int, int] = {}
         self.open: Dict[int, _OpenFile] = {}
         self.written: Dict[int, int] = {}
         self.count = 0
@@ -110,22 +126,25 @@ class _DsWriter:
         if lo == hi:
             self._buffer((lo - EPOCH).days, batch)
             return
-        # one stable sort by day, then a slice per day (not one filter pass over the batch per day)
         import numpy as np
 
         values = days.to_numpy(zero_copy_only=False)
-        order = np.argsort(values, kind="stable")
-        ordered = batch.take(pa.array(order))
-        sorted_days = values[order]
-        starts = np.flatnonzero(np.diff(sorted_days)) + 1
-        for begin, end in zip(np.concatenate(([0], starts)), np.concatenate((starts, [len(order)]))):
-            self._buffer(int(sorted_days[begin]), ordered.slice(int(begin), int(end - begin)))
+        runs = np.flatnonzero(values[1:] != values[:-1]) + 1
+        distinct = int(np.count_nonzero(np.bincount(values - values.min())))
+        if len(runs) + 1 > 2 * distinct:
+            # interleaved days: one stable sort by day, then a slice per day (not a filter per day)
+            order = np.argsort(values, kind="stable")
+            batch, values = batch.take(pa.array(order)), values[order]
+            runs = np.flatnonzero(values[1:] != values[:-1]) + 1
+        # else rows come in runs of one day (e.g. day-major snapshots): slices, no copy
+        for begin, end in zip(np.concatenate(([0], runs)), np.concatenate((runs, [len(values)]))):
+            self._buffer(int(values[begin]), batch.slice(int(begin), int(end - begin)))
 
     def _buffer(self, day: int, batch: Any) -> None:
         self.buffers.setdefault(day, []).append(batch)
         self.buffered[day] = self.buffered.get(day, 0) + batch.nbytes
-        rows = sum(b.num_rows for b in self.buffers[day])
-        if self.buffered[day] >= BUFFER_BYTES or rows >= self.row_group_rows:
+        self.buffered_rows[day] = self.buffered_rows.get(day, 0) + batch.num_rows
+        if self.buffered[day] >= BUFFER_BYTES or self.buffered_rows[day] >= self.row_group_rows:
             self._flush(day)
 
     def _flush(self, day: int) -> None:
@@ -133,6 +152,7 @@ class _DsWriter:
 
         batches = self.buffers.pop(day, [])
         self.buffered.pop(day, None)
+        self.buffered_rows.pop(day, None)
         if not batches:
             return
         f = self.open.get(day)

@@ -7,17 +7,17 @@ import random
 import pyarrow as pa
 import pytest
 
-from chronon_cli.engines.spark.hashing import spark_hash, spark_partition
+from chronon_cli.engines.spark.hashing import _long_strings, spark_hash, spark_partition
 
 pytestmark = pytest.mark.spark
 
 
-def random_rows(seed: int, n: int = 3000):
+def random_rows(seed: int, n: int = 3000, longest: int = 20):
     rng = random.Random(seed)
     alphabet = "abcxyz019_-éß日本😀"
     rows = []
     for _ in range(n):
-        text = None if rng.random() < 0.05 else "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 20)))
+        text = None if rng.random() < 0.05 else "".join(rng.choice(alphabet) for _ in range(rng.randint(0, longest)))
         rows.append({
             "s": text,
             "i": None if rng.random() < 0.05 else rng.randint(-2**31, 2**31 - 1),
@@ -33,10 +33,15 @@ SCHEMA = pa.schema([("s", pa.string()), ("i", pa.int32()), ("l", pa.int64()), ("
                     ("b", pa.bool_()), ("d", pa.date32())])
 
 
-@pytest.mark.parametrize("columns", [["s"], ["i"], ["l"], ["h"], ["b"], ["d"], ["s", "i"], ["l", "s", "d"]])
-def test_hash_and_partitions_match_spark(spark, columns):
-    rows = random_rows(seed=len(columns) * 31 + len(columns[0]))
+@pytest.mark.parametrize("columns,longest", [(["s"], 20), (["s"], 90), (["i"], 20), (["l"], 20), (["h"], 20),
+                                             (["b"], 20), (["d"], 20), (["s", "i"], 20), (["s", "i"], 90),
+                                             (["l", "s", "d"], 20)])
+def test_hash_and_partitions_match_spark(spark, columns, longest):
+    """Strings up to 20 characters are hashed row by row, up to 90 (mean UTF-8 length above
+    LONG_STRING_BYTES) once per distinct value."""
+    rows = random_rows(seed=len(columns) * 31 + len(columns[0]) + longest, longest=longest)
     table = pa.Table.from_pylist(rows, schema=SCHEMA)
+    assert _long_strings(table.column("s").combine_chunks()) == (longest > 20)   # both ways are covered
     frame = spark.createDataFrame(rows, "s string, i int, l long, h short, b boolean, d date")
     cols = ", ".join(columns)
     want = [r[0] for r in frame.selectExpr(f"hash({cols})").collect()]

@@ -17,7 +17,9 @@ from chronon_cli.agg.codes import to_array
 def _python_windows(op, feats, irs, ent, n_ent, cell_slot, n_slots, spans, targets):
     py = [op.from_storage(x) for x in to_array(irs).to_pylist()]
     res = snapshot_mod._object_windows(op, feats, spans, ent, n_ent, cell_slot, py, targets)
-    return {i: (pa.array(v, type=feats[i].op.output_type), ok) for i, (v, ok) in res.items()}
+    major = snapshot_mod._target_major_order(n_ent, len(targets))  # windows are returned target-major
+    return {i: (pa.array([v[j] for j in major], type=feats[i].op.output_type), ok[major])
+            for i, (v, ok) in res.items()}
 
 
 def list_group_by(percentile_k=128):
