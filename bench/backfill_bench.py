@@ -4,6 +4,7 @@
     .venv/bin/python bench/backfill_bench.py --events 1000000  # a quicker look
     .venv/bin/python bench/backfill_bench.py --sql-days 5     # hand-written SQL on 5 days, scaled x6
     .venv/bin/python bench/backfill_bench.py --runs 3         # medians of 3 scans and 3 full backfills
+    .venv/bin/python bench/backfill_bench.py --also-codec lz4 # also with an LZ4 feature table
 
 Prints, from one process, side by side: our 30-day backfill (time, events/s; each run into its own
 table, so each computes everything), one plain Spark scan of the input columns (the floor), the
@@ -52,11 +53,12 @@ def make_events(events: int, users: int, days: int, seed: int = 1) -> pa.Table:
     }).sort_by("ds")
 
 
-def group_by(name: str):
+def group_by(name: str, table_properties=None):
     source = Source(events=EventSource(table="bench.purchases", query=Query(
         selects=select("user_id", "purchase_price"), time_column="ts")))
     price = "purchase_price"
-    gb = GroupBy(sources=[source], keys=["user_id"], name=name, output_namespace="bench", aggregations=[
+    gb = GroupBy(sources=[source], keys=["user_id"], name=name, output_namespace="bench",
+                 table_properties=table_properties, aggregations=[
         Aggregation(input_column=price, operation=Operation.SUM, windows=WINDOWS),
         Aggregation(input_column=price, operation=Operation.COUNT, windows=WINDOWS),
         Aggregation(input_column=price, operation=Operation.AVERAGE, windows=WINDOWS),
@@ -130,6 +132,9 @@ def main():
                         help="full backfills (each into its own table) and scans to run; medians are printed")
     parser.add_argument("--incremental-days", type=int, default=3,
                         help="days backfilled one at a time after the full backfill; the median is printed")
+    parser.add_argument("--also-codec", metavar="CODEC",
+                        help="also run the full backfills with this parquet codec for the feature table (its "
+                             "write.parquet.compression-codec table property; default zstd) and print that side by side")
     parser.add_argument("--home", help="CHRONON_HOME to use (default: a temporary folder, removed after)")
     args = parser.parse_args()
 
@@ -162,6 +167,9 @@ def main():
         t_scans = [timed(lambda: plain_scan(spark, files))[0] for _ in range(args.runs)]
         fulls = [timed(lambda i=i: run_backfill(s, group_by(f"ours{i}"), first_out, last_day))
                  for i in range(args.runs)]
+        codec_runs = [timed(lambda i=i: run_backfill(s, group_by(f"codec{i}", {
+            "write.parquet.compression-codec": args.also_codec}), first_out, last_day))[0]
+            for i in range(args.runs)] if args.also_codec else []
         t_scan, t_ours = statistics.median(t_scans), statistics.median(t for t, _ in fulls)
         result = fulls[0][1]
         incrementals = []  # one more day at a time, each on top of the previous (fresh data each day)
@@ -184,12 +192,18 @@ def main():
               f"{runs_note(t_scans)}")
         print(f"{'our backfill, ' + str(args.backfill_days) + ' days':58} {t_ours:9.1f} {input_rows / t_ours:12,.0f}"
               f"{runs_note([t for t, _ in fulls])}")
+        if codec_runs:
+            t_codec = statistics.median(codec_runs)
+            print(f"{'our backfill, feature table in ' + args.also_codec + ' (not zstd)':58} {t_codec:9.1f} "
+                  f"{input_rows / t_codec:12,.0f}{runs_note(codec_runs)}")
         print(f"{'hand-written Spark SQL, one query per output day':58} {t_sql:9.1f} {input_rows / t_sql:12,.0f}"
               f"{sql_note}")
         print(f"{'one more day, incremental (median of the days run)':58} {t_next:9.2f}"
               f"{runs_note([t for t, _ in incrementals])}")
         print()
         print(f"backfill / scan                  = {t_ours / t_scan:6.2f}x   (goal <= 3x)")
+        if codec_runs:
+            print(f"backfill ({args.also_codec}) / scan            = {statistics.median(codec_runs) / t_scan:6.2f}x")
         print(f"hand-written SQL / backfill      = {t_sql / t_ours:6.2f}x   (goal >= 10x)")
         print(f"incremental day / full backfill  = {100 * t_next / t_ours:6.1f}%   (goal <= 10%)")
         print(f"source partitions read: full {result['source_partitions_read']}, "
