@@ -92,7 +92,9 @@ def by_group_value(group: np.ndarray, n_groups: int, x: np.ndarray, *minor: np.n
     return order
 
 
-_MIN_VALUE_BITS = 24  # value bits below which _by_group_float packs no row index
+_MIN_VALUE_BITS = 24         # value bits from which _by_group_float packs the row index with them,
+_MIN_SPARSE_VALUE_BITS = 12  # or from which it does when groups are small next to 2^value bits
+_TIE_MARGIN = 64             # "small": 2^kept bits >= _TIE_MARGIN x the mean group size
 
 
 def _float_image(x: np.ndarray) -> np.ndarray:
@@ -115,7 +117,10 @@ def _by_group_float(group: np.ndarray, n_groups: int, x: np.ndarray) -> np.ndarr
     group_bits = max(int(n_groups - 1).bit_length(), 1)
     idx_bits = max(int(n - 1).bit_length(), 1)
     value_bits = 64 - group_bits - idx_bits
-    if value_bits >= _MIN_VALUE_BITS:
+    # distinct values tied on the kept bits are re-sorted after: with small groups (e.g. a few
+    # events per key and day) they stay rare even with fewer bits
+    if value_bits >= _MIN_VALUE_BITS or (value_bits >= _MIN_SPARSE_VALUE_BITS
+                                         and (1 << value_bits) >= _TIE_MARGIN * n / max(n_groups, 1)):
         lowest = x.min()
         if lowest >= 0:   # non-negative (no -0.0 here): the bits themselves are the image
             key = np.subtract(x.view(np.uint64), lowest.view(np.uint64))
@@ -179,16 +184,34 @@ def stable_by_code(codes: np.ndarray, n_codes: int) -> np.ndarray:
 def by_group_time_value(group: np.ndarray, n_groups: int, ts: np.ndarray, x: np.ndarray,
                         *minor: np.ndarray) -> np.ndarray:
     """Order of the rows by (group, ts, x), as ``np.lexsort((x, ts, group))``; ``minor`` keys (most
-    significant first) then order rows tied on (group, ts, x), before row order."""
+    significant first) then order rows tied on (group, ts, x), before row order.
+
+    (group, ts) is packed into one int64 ``c``; ``c`` packed with the row index is sorted by value
+    (much faster than an argsort). When both do not fit 64 bits, the leading bits of ``c`` are kept
+    if groups are small next to the time resolution left (rows tied on them are re-sorted)."""
     n = len(x)
     if n < max(_SMALL, 2):
         return np.lexsort(tuple(minor[::-1]) + (x, ts, group))
     t0, t1 = int(ts.min()), int(ts.max())
     span = t1 - t0 + 1
-    if max(int(n_groups), 1) * span >= _LIMIT:
+    n_groups = max(int(n_groups), 1)
+    if n_groups * span >= _LIMIT:
         return np.lexsort(tuple(minor[::-1]) + (x, ts, group))
     c = group.astype(np.int64) * span
     c += ts.astype(np.int64) - t0
-    order = np.argsort(c)
-    cs = c[order]
-    return _canonical_ties(order, cs[1:] == cs[:-1], x, *minor)
+    idx_bits = max(int(n - 1).bit_length(), 1)
+    shift = max(int(c.max()).bit_length() + idx_bits - 63, 0)
+    if shift and (span >> shift) < _TIE_MARGIN * n / n_groups:
+        order = np.argsort(c)
+        cs = c[order]
+        return _canonical_ties(order, cs[1:] == cs[:-1], x, *minor)
+    packed = c >> shift if shift else c.copy()
+    packed <<= idx_bits
+    packed |= np.arange(n, dtype=np.int64)
+    packed.sort()
+    order = packed & ((1 << idx_bits) - 1)
+    packed >>= idx_bits
+    tie = packed[1:] == packed[:-1]
+    if shift:   # tied on the kept bits: may still differ in group or ts
+        return _canonical_ties(order, tie, group, ts, x, *minor)
+    return _canonical_ties(order, tie, x, *minor)

@@ -33,7 +33,14 @@ def _values(kind: str, rng, n: int) -> np.ndarray:
 
 @pytest.mark.parametrize("kind", ["non_negative", "mixed", "wide", "signed_zeros", "nan", "infinities"])
 @pytest.mark.parametrize("n_groups", [1, 300, 1 << 26])
-def test_by_group_value_is_lexsort_order(kind, n_groups):
+@pytest.mark.parametrize("packing", ["chosen", "argsort", "value_sort"])
+def test_by_group_value_is_lexsort_order(kind, n_groups, packing, monkeypatch):
+    """``packing``: the float sort as chosen by the sizes, forced to the argsort of (group, leading
+    value bits), or forced to the value sort with a row index whatever the bits left (many ties)."""
+    if packing != "chosen":
+        bits = 64 if packing == "argsort" else 1
+        monkeypatch.setattr(sorting, "_MIN_VALUE_BITS", bits)
+        monkeypatch.setattr(sorting, "_MIN_SPARSE_VALUE_BITS", bits)
     rng = np.random.default_rng(len(kind) + n_groups)
     n = 20000
     group = rng.integers(0, n_groups, n)
@@ -88,3 +95,22 @@ def test_key_codes_of_chunked_columns(typ):
         assert repr(a.keys.to_pylist()) == repr(b.keys.to_pylist()) and a.keys.schema == b.keys.schema
     empty = pa.table({"k": pa.chunked_array([pa.array([], type=typ)] * 2, type=typ)})
     assert KeyCodes(empty, ["k"]).num_keys == 0
+
+
+@pytest.mark.parametrize("n_groups,ts_span", [(1, 10), (300, 10 ** 6), (40_000, 5 * 10 ** 9), (1 << 26, 10 ** 9)])
+@pytest.mark.parametrize("margin", [None, 1e30])
+def test_by_group_time_value_is_lexsort_order(n_groups, ts_span, margin, monkeypatch):
+    """(group, ts) packed with the row index when it fits, else by its leading bits (sparse groups,
+    a wide ts range: ties on them re-sorted by group and ts) or (``margin`` forces it) an argsort;
+    ts ties by x, then the minor key, then row."""
+    if margin:
+        monkeypatch.setattr(sorting, "_TIE_MARGIN", margin)
+    rng = np.random.default_rng(n_groups)
+    n = 20000
+    group = rng.integers(0, n_groups, n)
+    ts = rng.integers(0, ts_span, n) + 1_700_000_000_000
+    x = np.round(rng.normal(0.0, 3.0, n), 1) + 0.0
+    day = rng.integers(0, 3, n)
+    order = sorting.by_group_time_value(group, n_groups, ts, x, day)
+    want = np.lexsort((day, x, ts, group))
+    assert np.array_equal(order, want)
