@@ -59,3 +59,19 @@ def test_partitions_match_where_repartition_puts_rows(spark):
     expected = spark_partition(table, ["s", "i"], 4).tolist()
     by_row = {(r["s"], r["i"]): p for r, p in zip(rows, expected)}
     assert all(by_row[(r["s"], r["i"])] == r["p"] for r in placed)
+
+
+def test_string_layouts_hash_alike():
+    """large_string columns and slices (a non-zero array offset) hash as the plain column does."""
+    rows = random_rows(seed=9, n=800)
+    table = pa.Table.from_pylist(rows, schema=SCHEMA).select(["s"])
+    want = spark_hash(table, ["s"]).tolist()
+    large = table.cast(pa.schema([("s", pa.large_string())]))
+    assert spark_hash(large, ["s"]).tolist() == want
+    sliced = pa.table({"s": table.column("s").combine_chunks().slice(100, 300)})
+    assert spark_hash(sliced, ["s"]).tolist() == want[100:400]
+    # the seed chains through a second column: a sliced string column after an int key
+    two = pa.table({"i": pa.array([r["i"] for r in rows[100:400]], pa.int32()), "s": sliced.column("s")})
+    frame_rows = [{"i": r["i"], "s": r["s"]} for r in rows[100:400]]
+    assert spark_hash(two, ["i", "s"]).tolist() == spark_hash(pa.Table.from_pylist(frame_rows, schema=two.schema),
+                                                              ["i", "s"]).tolist()

@@ -51,26 +51,33 @@ def _hash_long(values: np.ndarray, seed: np.ndarray) -> np.ndarray:
     return _fmix(_mix_h1(_mix_h1(seed, _mix_k1(low)), _mix_k1(high)), 8)
 
 
+def _words(data: np.ndarray) -> np.ndarray:
+    """A little-endian uint32 view of ``data`` with one word starting at every byte offset (zero
+    padded at the end), so the words at any offsets are one gather, without a byte grid."""
+    padded = np.zeros(len(data) + 4, dtype=np.uint8)
+    padded[:len(data)] = data
+    return np.ndarray(shape=(len(data) + 1,), dtype="<u4", buffer=padded, strides=(1,))
+
+
 def _hash_strings(column: pa.Array, seed: np.ndarray) -> np.ndarray:
     """Spark's ``hashUnsafeBytes`` of each string's UTF-8 bytes (nulls: the caller keeps the seed)."""
-    column = column.cast(pa.large_string()) if not pa.types.is_large_string(column.type) else column
-    offsets = np.frombuffer(column.buffers()[1], dtype=np.int64)[column.offset:column.offset + len(column) + 1]
+    width = np.int64 if pa.types.is_large_string(column.type) else np.int32
+    offsets = np.frombuffer(column.buffers()[1], dtype=width)[column.offset:column.offset + len(column) + 1]
+    offsets = offsets.astype(np.int64)
     data = column.buffers()[2]
     data = np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, np.uint8)
     starts, lengths = offsets[:-1], np.diff(offsets)
+    words = _words(data)
     out = np.empty(len(column), dtype=np.uint32)
     for length in np.unique(lengths):
         rows = np.flatnonzero(lengths == length)
         h1 = seed[rows].copy()
-        if length:
-            grid = data[starts[rows, None] + np.arange(length)]  # rows x length bytes
-            aligned = int(length) - int(length) % 4
-            if aligned:
-                words = np.ascontiguousarray(grid[:, :aligned]).view("<u4")
-                for w in range(aligned // 4):
-                    h1 = _mix_h1(h1, _mix_k1(words[:, w].astype(np.uint32)))
-            for b in range(aligned, int(length)):  # one signed byte at a time
-                h1 = _mix_h1(h1, _mix_k1(grid[:, b].view(np.int8).astype(np.int32).view(np.uint32)))
+        first = starts[rows]
+        aligned = int(length) - int(length) % 4
+        for w in range(0, aligned, 4):
+            h1 = _mix_h1(h1, _mix_k1(words[first + w]))
+        for b in range(aligned, int(length)):  # one signed byte at a time
+            h1 = _mix_h1(h1, _mix_k1(data[first + b].view(np.int8).astype(np.int32).view(np.uint32)))
         out[rows] = _fmix(h1, length)
     return out
 
