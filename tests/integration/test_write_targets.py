@@ -3,6 +3,7 @@ commit each, with per-task distinct-key counts. Spark local mode, pyiceberg on S
 read back with plain pyiceberg and the warehouse folders are listed from disk."""
 import datetime as dt
 import os
+import time
 
 import pyarrow as pa
 import pytest
@@ -74,17 +75,35 @@ def test_a_failed_task_changes_neither_table_and_leaves_no_files(spark, local_se
         assert files_on_disk(local_settings, name) == files
 
 
-def slot_tasks(fail_in=None):
-    """Tasks with no input (``TaskSlots``): task p makes the rows of keys k{p}, k{p+4}, ..."""
+def slot_tasks(fail_in=None, late_in=None, signal_dir=None):
+    """Tasks with no input (``TaskSlots``): task p makes the rows of keys k{p}, k{p+4}, ...
+    Task ``fail_in`` fails after its first batch. With ``late_in``, the two tasks meet through files
+    in ``signal_dir``: ``fail_in`` fails only once ``late_in`` runs, and ``late_in`` writes its
+    files 0.3 s after that failure (after the driver heard of it, before Spark's kill timeout)."""
     def task(batches):
+        import os
+        import time
+
         from pyspark import TaskContext
 
         assert not list(batches)
         p = TaskContext.get().partitionId()
+        def wait_for(name):
+            deadline = time.monotonic() + 60
+            while not os.path.exists(os.path.join(signal_dir, name)) and time.monotonic() < deadline:
+                time.sleep(0.01)
+
+        if p == late_in:
+            open(os.path.join(signal_dir, "late task runs"), "w").close()
+            wait_for("failed")
+            time.sleep(0.3)
         ks = [f"k{i}" for i in range(p, 13, 4)]
         yield 0, pa.RecordBatch.from_pydict({"k": ks, "v": [int(k[1:]) for k in ks],
                                              "ds": pa.array([D1] * len(ks), pa.date32())})
         if p == fail_in:
+            if late_in is not None:
+                wait_for("late task runs")
+                open(os.path.join(signal_dir, "failed"), "w").close()
             raise RuntimeError("slot task failed on purpose")
         yield 1, pa.RecordBatch.from_pydict({"k": ks, "n": [1] * len(ks), "ds": pa.array([D2] * len(ks), pa.date32())})
     return task
@@ -99,13 +118,17 @@ def test_task_slots_write_both_tables_without_input_rows(spark, local_settings):
     assert contents(local_settings, "wt.b") == sorted((f"k{i}", 1, D2) for i in range(13))
 
 
-def test_a_failed_slot_task_changes_neither_table(spark, local_settings):
+def test_a_failed_slot_task_changes_neither_table(spark, local_settings, tmp_path):
+    """Task 2 fails while task 3 (same wave on local[2]) still runs and writes its files after
+    the failure: the write waits for task 3 to end before it deletes them, so none is left."""
     from chronon_cli.engines.spark.writer import TaskSlots
 
     cat = catalog(local_settings)
     replace_partitions(cat, "wt.a", pa.table({"k": ["old"], "v": [1], "ds": pa.array([D1], pa.date32())}), D1, D1)
     before = (contents(local_settings, "wt.a"), files_on_disk(local_settings, "wt.a"))
     with pytest.raises(JobError, match="slot task failed on purpose"):
-        write_tables_from_tasks(TaskSlots(spark, 4), slot_tasks(fail_in=2), targets(), local_settings)
+        tasks = slot_tasks(fail_in=2, late_in=3, signal_dir=str(tmp_path))
+        write_tables_from_tasks(TaskSlots(spark, 4), tasks, targets(), local_settings)
+    time.sleep(1.5)  # what task 3 wrote, had the write not waited for it, is on disk by now
     assert (contents(local_settings, "wt.a"), files_on_disk(local_settings, "wt.a")) == before
     assert load_table(catalog(local_settings), "wt.b", required=False) is None

@@ -185,6 +185,7 @@ def _write(df: Any, tagged: Callable, targets: List[Target], settings: Any, bega
     """Write ``df`` into the targets, one commit each. ``tagged`` maps a task's batches of ``df`` to
     (target index, batch) pairs inside the write tasks. ``native_allowed`` (``df`` is the rows of
     the one target as they are): Spark's own writer writes them when ``_native_ok``."""
+    from chronon_cli.engines.spark.job_group import job_group, wait_for_tasks
     from chronon_cli.engines.spark.sqlerrors import is_spark_error, task_error
     from chronon_cli.storage import catalog, warehouse_store_for_catalog
     from chronon_cli.storage.iceberg import PartitionWrite, WrittenFile, write_plan
@@ -197,30 +198,29 @@ def _write(df: Any, tagged: Callable, targets: List[Target], settings: Any, bega
     native = native_allowed and _native_ok(settings, writes[0])
     files: List[List[Any]] = [[] for _ in targets]
     keys: List[Optional[int]] = [None] * len(targets)
-    try:
-        if native:
-            from chronon_cli.engines.spark.native_write import write_native
-            files[0] = write_native(df, writes[0], plans[0])
-        else:
-            task = _task_fn(dict(store.spec()), plans, [tuple(t.count_keys) for t in targets], tagged)
-            if isinstance(df, TaskSlots):
-                rows = df.spark.sparkContext.parallelize(range(df.count), df.count).mapPartitions(
-                    lambda _: (r for batch in task(iter(())) for r in batch.to_pylist())).collect()
+    spark = df.spark if isinstance(df, TaskSlots) else df.sparkSession
+    what = ", ".join(f"{t.table} [{t.start}, {t.end}]" for t in targets)
+    with job_group(spark, f"chronon: writing {what}") as group:
+        try:
+            if native:
+                from chronon_cli.engines.spark.native_write import write_native
+                files[0] = write_native(df, writes[0], plans[0])
             else:
-                rows = _collect_with_batch_size(df.mapInArrow(task, RESULT_SCHEMA))
-            for r in rows:
-                if r["path"] is None:
-                    keys[r["target"]] = (keys[r["target"]] or 0) + r["keys"]
-                else:
-                    files[r["target"]].append(WrittenFile(path=r["path"], ds=r["ds"], size=r["size"],
-                                                          footer=pickle.loads(r["footer"])))
-    except Exception as exc:
-        for write, write_id in zip(writes, write_ids):
-            _cleanup(store, write, write_id)
-        if is_spark_error(exc):
-            what = ", ".join(f"{t.table} [{t.start}, {t.end}]" for t in targets)
-            raise task_error(exc, f"writing {what}") from None
-        raise
+                task = _task_fn(dict(store.spec()), plans, [tuple(t.count_keys) for t in targets], tagged)
+                for r in _run_tasks(df, task):
+                    if r["path"] is None:
+                        keys[r["target"]] = (keys[r["target"]] or 0) + r["keys"]
+                    else:
+                        files[r["target"]].append(WrittenFile(path=r["path"], ds=r["ds"], size=r["size"],
+                                                              footer=pickle.loads(r["footer"])))
+        except Exception as exc:
+            # the job's other tasks may still be writing files: clean up once they all ended
+            wait_for_tasks(spark, group)
+            for write, write_id in zip(writes, write_ids):
+                _cleanup(store, write, write_id)
+            if is_spark_error(exc):
+                raise task_error(exc, f"writing {what}") from None
+            raise
     results = []
     for i, (target, write, write_id) in enumerate(zip(targets, writes, write_ids)):
         try:
@@ -235,6 +235,14 @@ def _write(df: Any, tagged: Callable, targets: List[Target], settings: Any, bega
             partitions=sorted({f.ds for f in files[i]}), files=len(files[i]), snapshot_id=snapshot_id,
             seconds=time.monotonic() - began, created=write.created, keys=keys[i]))
     return results
+
+
+def _run_tasks(df: Any, task: Callable) -> List[Any]:
+    """Run the write tasks over ``df`` (or in ``TaskSlots``); the file rows they return."""
+    if isinstance(df, TaskSlots):
+        return df.spark.sparkContext.parallelize(range(df.count), df.count).mapPartitions(
+            lambda _: (r for batch in task(iter(())) for r in batch.to_pylist())).collect()
+    return _collect_with_batch_size(df.mapInArrow(task, RESULT_SCHEMA))
 
 
 ARROW_BATCH = {"spark.sql.execution.arrow.maxRecordsPerBatch": "100000",
