@@ -80,6 +80,14 @@ def slot_tasks(fail_in=None, late_in=None, signal_dir=None):
     Task ``fail_in`` fails after its first batch. With ``late_in``, the two tasks meet through files
     in ``signal_dir``: ``fail_in`` fails only once ``late_in`` runs, and ``late_in`` writes its
     files 0.3 s after that failure (after the driver heard of it, before Spark's kill timeout)."""
+    def wait_for(name):
+        import os
+        import time
+
+        deadline = time.monotonic() + 60
+        while not os.path.exists(os.path.join(signal_dir, name)) and time.monotonic() < deadline:
+            time.sleep(0.01)
+
     def task(batches):
         import os
         import time
@@ -88,11 +96,6 @@ def slot_tasks(fail_in=None, late_in=None, signal_dir=None):
 
         assert not list(batches)
         p = TaskContext.get().partitionId()
-        def wait_for(name):
-            deadline = time.monotonic() + 60
-            while not os.path.exists(os.path.join(signal_dir, name)) and time.monotonic() < deadline:
-                time.sleep(0.01)
-
         if p == late_in:
             open(os.path.join(signal_dir, "late task runs"), "w").close()
             wait_for("failed")
