@@ -135,3 +135,20 @@ def test_a_failed_slot_task_changes_neither_table(spark, local_settings, tmp_pat
     time.sleep(1.5)  # what task 3 wrote, had the write not waited for it, is on disk by now
     assert (contents(local_settings, "wt.a"), files_on_disk(local_settings, "wt.a")) == before
     assert load_table(catalog(local_settings), "wt.b", required=False) is None
+
+
+def test_a_failed_write_says_so_when_tasks_outlive_the_wait(spark, local_settings, tmp_path, monkeypatch):
+    """Task 3 still runs when the (shortened) wait is over: the error says files may be left behind
+    and where, and the tables stay unchanged."""
+    from chronon_cli.engines.spark import writer
+    from chronon_cli.engines.spark.writer import TaskSlots
+
+    monkeypatch.setattr(writer, "TASK_WAIT_SECONDS", 0.05)
+    with pytest.raises(JobError, match="slot task failed on purpose") as raised:
+        tasks = slot_tasks(fail_in=2, late_in=3, signal_dir=str(tmp_path))
+        write_tables_from_tasks(TaskSlots(spark, 4), tasks, targets(), local_settings)
+    hint = raised.value.hint or ""
+    assert "still running after 0.05 s" in hint and "nothing was committed" in hint
+    assert "/wt.db/a/data/ds=*/" in hint and "/wt.db/b/data/ds=*/" in hint
+    time.sleep(1.5)  # task 3 has ended by now
+    assert load_table(catalog(local_settings), "wt.b", required=False) is None

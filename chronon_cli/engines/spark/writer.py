@@ -30,6 +30,8 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 from chronon_cli.errors import ConfigError, JobError
 
 RESULT_SCHEMA = "target int, path string, ds date, size long, rows long, footer binary, keys long"
+# after a failed write, how long to wait for the job's still-running tasks before deleting its files
+TASK_WAIT_SECONDS = 600.0
 
 
 @dataclass(frozen=True)
@@ -215,11 +217,16 @@ def _write(df: Any, tagged: Callable, targets: List[Target], settings: Any, bega
                                                               footer=pickle.loads(r["footer"])))
         except Exception as exc:
             # the job's other tasks may still be writing files: clean up once they all ended
-            wait_for_tasks(spark, group)
+            ended = wait_for_tasks(spark, group, timeout=TASK_WAIT_SECONDS)
             for write, write_id in zip(writes, write_ids):
                 _cleanup(store, write, write_id)
+            leftover = None if ended else _leftover_note(writes, write_ids)
             if is_spark_error(exc):
-                raise task_error(exc, f"writing {what}") from None
+                error = task_error(exc, f"writing {what}")
+                error.hint = leftover or error.hint
+                raise error from None
+            if leftover:
+                exc.add_note(leftover)
             raise
     results = []
     for i, (target, write, write_id) in enumerate(zip(targets, writes, write_ids)):
@@ -235,6 +242,15 @@ def _write(df: Any, tagged: Callable, targets: List[Target], settings: Any, bega
             partitions=sorted({f.ds for f in files[i]}), files=len(files[i]), snapshot_id=snapshot_id,
             seconds=time.monotonic() - began, created=write.created, keys=keys[i]))
     return results
+
+
+def _leftover_note(writes: List[Any], write_ids: List[str]) -> str:
+    """What to tell when tasks of a failed write were still running at cleanup: files they close
+    later stay in the ds folders (never in the tables: nothing was committed)."""
+    where = "; ".join(f"{w.location}/data/ds=*/{i}-*.parquet" for w, i in zip(writes, write_ids))
+    return (f"some tasks of this write were still running after {TASK_WAIT_SECONDS:g} s, when its files were "
+            f"deleted; files they write later are not in any table (nothing was committed) and can be "
+            f"deleted: {where}")
 
 
 def _run_tasks(df: Any, task: Callable) -> List[Any]:
