@@ -12,8 +12,8 @@ own parquet writer writing the rows our backfill wrote (feature and IR tables, f
 output costs a plain Spark job to write, apart from computing it), the obvious hand-written Spark
 SQL (per output day: filter the window, group by user), the next days backfilled incrementally
 one at a time (median), peak driver memory, and the backfill's phases (seconds per step, from the
-chunk summaries). With ``--runs N`` the scan and the full backfill run N
-times and medians are printed (the first run of a process also pays for starting Python workers).
+chunk summaries). With ``--runs N`` the scan, the full backfill and Spark's write run N times and
+medians are printed (the first run of a process also pays for starting Python workers).
 Ratios are printed, never asserted.
 """
 import argparse

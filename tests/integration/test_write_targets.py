@@ -3,6 +3,7 @@ commit each, with per-task distinct-key counts. Spark local mode, pyiceberg on S
 read back with plain pyiceberg and the warehouse folders are listed from disk."""
 import datetime as dt
 import os
+import re
 import time
 
 import pyarrow as pa
@@ -150,5 +151,6 @@ def test_a_failed_write_says_so_when_tasks_outlive_the_wait(spark, local_setting
     hint = raised.value.hint or ""
     assert "still running after 0.05 s" in hint and "nothing was committed" in hint
     assert "/wt.db/a/data/ds=*/" in hint and "/wt.db/b/data/ds=*/" in hint
+    assert re.search(r"file://\S+/wt\.db/a/data/\d{8}T\d{6}-[0-9a-f]{8}/", hint)  # Spark's staging folder
     time.sleep(1.5)  # task 3 has ended by now
     assert load_table(catalog(local_settings), "wt.b", required=False) is None

@@ -59,7 +59,7 @@ def _flush_listener_events(spark: Any, timeout_ms: int) -> None:
         time.sleep(0.5)
 
 
-def wait_for_tasks(spark: Any, group: str, timeout: float = 600.0, poll: float = 0.1) -> bool:
+def wait_for_tasks(spark: Any, group: str, timeout: float, poll: float = 0.1) -> bool:
     """Wait until no task of the group is active; False when ``timeout`` seconds passed first."""
     deadline = time.monotonic() + timeout
     _flush_listener_events(spark, int(min(timeout, 30.0) * 1000))

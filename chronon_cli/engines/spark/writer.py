@@ -247,7 +247,12 @@ def _write(df: Any, tagged: Callable, targets: List[Target], settings: Any, bega
 def _leftover_note(writes: List[Any], write_ids: List[str]) -> str:
     """What to tell when tasks of a failed write were still running at cleanup: files they close
     later stay in the ds folders (never in the tables: nothing was committed)."""
-    where = "; ".join(f"{w.location}/data/ds=*/{i}-*.parquet" for w, i in zip(writes, write_ids))
+    places = []
+    for write, write_id in zip(writes, write_ids):
+        places.append(f"{write.location}/data/ds=*/{write_id}-*.parquet")
+        if write.location.startswith("file://"):  # where Spark's own writer stages them (native_write)
+            places.append(f"{write.location}/data/{write_id}/")
+    where = "; ".join(places)
     return (f"some tasks of this write were still running after {TASK_WAIT_SECONDS:g} s, when its files were "
             f"deleted; files they write later are not in any table (nothing was committed) and can be "
             f"deleted: {where}")
