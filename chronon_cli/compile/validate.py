@@ -155,6 +155,47 @@ def _validate_percentiles(where: str, raw: Optional[str]) -> List[Problem]:
     return []
 
 
+COLUMN_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _validate_derivations(gb: ttypes.GroupBy) -> List[Problem]:
+    """Derivations: ``*`` only as ``Derivation("*", "*")``; other names are new, distinct column names."""
+    problems: List[Problem] = []
+    seen = set()
+    reserved = set(gb.keyColumns or []) | {"ds", "ts"}
+    for i, d in enumerate(gb.derivations or []):
+        where = f"derivations[{i}]"
+        if not isinstance(d, ttypes.Derivation):
+            problems.append((where, f"expected Derivation(name=..., expression=...), got {type(d).__name__}", None))
+            continue
+        for field in ("name", "expression"):
+            value = getattr(d, field)
+            if not isinstance(value, str) or not value.strip():
+                problems.append((f"{where}.{field}", f"a derivation needs a non-empty {field}", None))
+        if not isinstance(d.name, str) or not isinstance(d.expression, str) or not d.name.strip():
+            continue
+        if (d.name == derived.STAR) != (d.expression.strip() == derived.STAR):
+            field = "expression" if d.name == derived.STAR else "name"
+            problems.append((f"{where}.{field}", "'*' is only Derivation(name='*', expression='*'), which keeps "
+                             "every base feature", "write Derivation(name='*', expression='*')"))
+            continue
+        if d.name == derived.STAR:
+            if derived.STAR in seen:
+                problems.append((f"{where}.name", "'*' is given twice", None))
+            seen.add(derived.STAR)
+            continue
+        if not COLUMN_NAME.match(d.name):
+            problems.append((f"{where}.name", f"'{d.name}' is not a column name (letters, digits and _, "
+                             "not starting with a digit)", None))
+        elif d.name in reserved:
+            problems.append((f"{where}.name", f"'{d.name}' is a key or partition column of the output",
+                             "pick another name"))
+        elif d.name in seen:
+            problems.append((f"{where}.name", f"'{d.name}' is derived twice", None))
+        seen.add(d.name)
+    return problems
+
+
 def validate_group_by(gb: ttypes.GroupBy) -> List[Problem]:
     problems, selected = _validate_sources(gb)
     accuracy = derived.effective_accuracy(gb)
@@ -185,6 +226,7 @@ def validate_group_by(gb: ttypes.GroupBy) -> List[Problem]:
             problems += _validate_aggregation(i, agg, selected, accuracy, has_events, temporal_without_time)
     if gb.backfillStartDate is not None and not _is_date(gb.backfillStartDate):
         problems.append(("backfill_start_date", f"'{gb.backfillStartDate}' is not a YYYY-MM-DD date", None))
+    problems += _validate_derivations(gb)
     for i, source in enumerate(sources):
         body = derived.source_body(source)
         if body.stagingQuery is not None:

@@ -74,3 +74,21 @@ def staging_queries(group_by: ttypes.GroupBy) -> List[ttypes.StagingQuery]:
         if body is not None and body.stagingQuery is not None:
             found.append(body.stagingQuery)
     return found
+
+
+STAR = "*"
+
+
+def derivation_projection(derivations: Optional[List[ttypes.Derivation]], base_columns: List[str]) -> List[tuple]:
+    """(output name, expression) of each feature column after ``derivations`` (Chronon's rule).
+
+    With a ``Derivation("*", "*")``, every base column is kept as it is, except those another
+    derivation's expression names exactly (a rename: ``Derivation("new", "old")`` replaces ``old``);
+    then each other derivation adds ``name`` = its expression (Spark SQL over the keys, the base
+    feature columns and ``ds``). Without ``*``, only the derivations are output. No derivations:
+    the base columns, unchanged."""
+    if not derivations:
+        return [(c, c) for c in base_columns]
+    expressions = {d.expression for d in derivations}
+    kept = [(c, c) for c in base_columns if c not in expressions] if any(d.name == STAR for d in derivations) else []
+    return kept + [(d.name, d.expression) for d in derivations if d.name != STAR]

@@ -83,6 +83,24 @@ def snapshot_per_partition(rows: DataFrame, group_by: ttypes.GroupBy, schema: pa
     return KeyedTasks(_partitions(rows, group_by.keyColumns), task, out_schema)
 
 
+def as_frame(spark, rows: Any, task: Callable[[Iterator[pa.RecordBatch]], Iterator[tuple]],
+             schema: pa.Schema) -> DataFrame:
+    """The batches of a one-target ``task`` (pairs (0, batch) of Arrow ``schema``) as a DataFrame, for
+    Spark SQL after the aggregation (derivations). ``TaskSlots``: task ``p`` runs as partition ``p``
+    of a ``spark.range`` (its one row is ignored)."""
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    from chronon_cli.engines.spark.writer import TaskSlots
+
+    def batches(it: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for _, batch in task(it):
+            yield batch
+
+    if isinstance(rows, TaskSlots):
+        rows = spark.range(0, rows.count, 1, rows.count)
+    return rows.mapInArrow(batches, from_arrow_schema(schema))
+
+
 IRS = "__chronon_irs"
 BUCKET = "chronon_bucket"  # IR-table column: the hash bucket of the row's keys (one value per data file)
 
@@ -103,7 +121,8 @@ class FusedSnapshot:
 def fused_snapshot(spark, events: Optional[DataFrame], stored_irs: Optional[DataFrame], group_by: ttypes.GroupBy,
                    schema: pa.Schema, dates: Sequence[date], ir_days: Sequence[date], names: Dict[str, str],
                    buckets: int, bucket_files: Optional[Dict[int, List[str]]] = None,
-                   store_spec: Optional[Dict] = None, direct: Optional[Dict] = None) -> FusedSnapshot:
+                   store_spec: Optional[Dict] = None, direct: Optional[Dict] = None,
+                   features: bool = True) -> FusedSnapshot:
     """One pass for a chunk of event-source features: each task computes the daily IRs of its keys'
     ``events`` (selected rows), merges them with its keys' stored IRs and snapshots ``dates``. It
     emits the new IRs, plus the stored ones whose day lies within ``ir_days``' range (so that
@@ -115,7 +134,8 @@ def fused_snapshot(spark, events: Optional[DataFrame], stored_irs: Optional[Data
     empty). IR rows are written with that bucket in ``chronon_bucket``, so each IR data file holds
     one bucket, and stored IRs come either from ``bucket_files`` (bucket -> IR data files, read by
     task ``bucket`` with pyarrow: no shuffle, no trip through the JVM) or from ``stored_irs`` (IR
-    rows shuffled along with the events)."""
+    rows shuffled along with the events). ``features=False``: only the IRs are emitted (derivations
+    then run over the features of a second pass, as a DataFrame)."""
     from pyspark.sql import functions as F
     from pyspark.sql.pandas.types import from_arrow_type
 
@@ -201,12 +221,12 @@ def fused_snapshot(spark, events: Optional[DataFrame], stored_irs: Optional[Data
             fresh = agg.daily_irs(fresh.select(keys + inputs + ["ts", "ds"])).cast(ir_schema)
             irs.append(fresh)
             yield from with_bucket(fresh, bucket)
-        if not irs:
+        if not irs or not features:
             return
-        features = agg.snapshot(pa.concat_tables(irs) if len(irs) > 1 else irs[0], dates)
-        if features.num_rows:
-            features = features.cast(out_schema)
-            out = pa.table([features.column(c) for c in old], names=new)
+        features_out = agg.snapshot(pa.concat_tables(irs) if len(irs) > 1 else irs[0], dates)
+        if features_out.num_rows:
+            features_out = features_out.cast(out_schema)
+            out = pa.table([features_out.column(c) for c in old], names=new)
             for batch in out.to_batches(max_chunksize=65_536):
                 yield feature_index, batch
 

@@ -14,7 +14,7 @@ from datetime import date, timedelta
 from typing import Callable, Dict, List, Optional
 
 from chronon_cli.agg import GroupByAggregator, windows
-from chronon_cli.engines.spark import aggregate, direct_source
+from chronon_cli.engines.spark import aggregate, derivations, direct_source
 from chronon_cli.engines.spark.group_by_source import contiguous_runs, days, selected_rows
 from chronon_cli.engines.spark.session import get_spark
 from chronon_cli.engines.spark.staging_query import run_staging_query
@@ -129,7 +129,6 @@ class Backfill:
         gb = self.group_by
         if gb.aggregations and _has_events(gb):
             written, read = self.event_features(spark, a, b, result)
-            keys = written.keys
         else:
             if not gb.aggregations:
                 features, read = self.copy_selected(spark, a, b)
@@ -138,13 +137,13 @@ class Backfill:
             self.timings["inputs"] = round(time.monotonic() - began, 3)
             written = self.write_features(features, a, b)
             self.timings["features_write"] = round(written.seconds, 3)
-            keys = written.keys
-            if keys is None:
-                # the keys of the partitions just written (a column-pruned read of the output)
-                mark = time.monotonic()
-                keys = read_table(spark, self.settings, self.output, a, b, columns=list(gb.keyColumns),
-                                  snapshot_id=written.snapshot_id).distinct().count() if written.rows else 0
-                self.timings["key_count"] = round(time.monotonic() - mark, 3)
+        keys = written.keys
+        if keys is None:
+            # the keys of the partitions just written (a column-pruned read of the output)
+            mark = time.monotonic()
+            keys = read_table(spark, self.settings, self.output, a, b, columns=list(gb.keyColumns),
+                              snapshot_id=written.snapshot_id).distinct().count() if written.rows else 0
+            self.timings["key_count"] = round(time.monotonic() - mark, 3)
         return {"start": str(a), "end": str(b), "partitions": [str(d) for d in written.partitions],
                 "rows": written.rows, "keys": keys, "source_partitions_read": read,
                 "seconds": round(time.monotonic() - began, 3), "timings": dict(self.timings),
@@ -186,23 +185,52 @@ class Backfill:
             raise JobError(f"no source partition of {self.group_by.metaData.name} covers {earliest}..{b}",
                            hint="load the source table's partitions first")
         probe_names = GroupByAggregator(self.group_by, schema).output_schema.names
+        derive = bool(self.group_by.derivations)
+        if derive:  # a bad expression fails here, before any table is written
+            derivations.check(spark, self.group_by, GroupByAggregator(self.group_by, schema).output_schema)
         store_spec = dict(warehouse_store_for_catalog(catalog(self.settings)).spec())
         fused = aggregate.fused_snapshot(spark, events, stored, self.group_by, schema, days(a, b), compute,
                                          self.feature_names(probe_names), buckets, bucket_files, store_spec,
-                                         direct)
+                                         direct, features=not derive)
         targets = []
         if compute:
             dictionary = ",".join(self.group_by.keyColumns + ["ds", aggregate.BUCKET])
             targets.append(Target(self.ir_table, fused.ir_schema, compute[0], compute[-1],
                                   {**IR_TABLE_PROPERTIES, IR_BUCKETS_PROPERTY: str(buckets),
                                    DICTIONARY_COLUMNS: dictionary}))
-        targets.append(Target(self.output, fused.output_schema, a, b, self.group_by.metaData.tableProperties,
-                              count_keys=tuple(self.group_by.keyColumns)))
         self.timings["plan"] = round(time.monotonic() - mark, 3)
         self.events_read = "direct" if direct is not None else ("shuffled" if events is not None else "none")
+        if derive:
+            if compute:
+                irs = write_tables_from_tasks(fused.rows, fused.task, targets, self.settings)
+                self.timings["ir_write"] = round(irs[0].seconds, 3)
+            return self.derived_features(spark, schema, probe_names, earliest, a, b, buckets, store_spec), len(compute)
+        targets.append(Target(self.output, fused.output_schema, a, b, self.group_by.metaData.tableProperties,
+                              count_keys=tuple(self.group_by.keyColumns)))
         results = write_tables_from_tasks(fused.rows, fused.task, targets, self.settings)
         self.timings["compute_write"] = round(results[-1].seconds, 3)
         return results[-1], len(compute)
+
+    def derived_features(self, spark, schema, probe_names: List[str], earliest: date, a: date, b: date,
+                         buckets: int, store_spec: Dict):
+        """Features of [a, b] from the stored daily IRs (a second pass, once the chunk's IRs are
+        committed), as a DataFrame: the derivations run on it in Spark, then it is written."""
+        mark = time.monotonic()
+        ir = load_table(catalog(self.settings), self.ir_table, required=False)
+        stored_days = sorted(partitions(ir, start=earliest, end=b)) if ir is not None else []
+        bucket_files, stored = self.stored_ir_files(ir, stored_days, buckets) if stored_days else {}, None
+        if bucket_files is None:  # IR files not bucketed (an older table): shuffle their rows instead
+            stored = read_table(spark, self.settings, self.ir_table, stored_days[0], stored_days[-1])
+        base_names = {c: c for c in self.feature_names(probe_names)}  # keys, base features, ds
+        base = aggregate.fused_snapshot(spark, None, stored, self.group_by, schema, days(a, b), [], base_names,
+                                        buckets, bucket_files, store_spec)
+        frame = derivations.apply(aggregate.as_frame(spark, base.rows, base.task, base.output_schema),
+                                  self.group_by)
+        names = self.feature_names(frame.columns)
+        written = write_table(frame.select(*[frame[f"`{c}`"].alias(n) for c, n in names.items()]),
+                              self.settings, self.output, a, b, self.group_by.metaData.tableProperties)
+        self.timings["features_write"] = round(time.monotonic() - mark, 3)
+        return written
 
     def input_schema(self, spark, a: date, b: date, compute: List[date]):
         """The selected rows' Arrow schema: from the source tables for plain column selects, else from
@@ -293,6 +321,13 @@ class Backfill:
     def write_features(self, features, a: date, b: date):
         """Write the feature rows (a DataFrame, or ``KeyedTasks`` whose tasks also write) into [a, b]."""
         props = self.group_by.metaData.tableProperties
+        if self.group_by.derivations:
+            if isinstance(features, aggregate.KeyedTasks):
+                task = features.task  # the closure must not reach the DataFrame
+                features = aggregate.as_frame(features.rows.sparkSession, features.rows,
+                                              lambda batches: ((0, batch) for batch in task(batches)),
+                                              features.schema)
+            features = derivations.apply(features, self.group_by)
         if isinstance(features, aggregate.KeyedTasks):
             out = features.renamed(self.feature_names(features.schema.names))
             target = Target(self.output, out.schema, a, b, props, count_keys=tuple(self.group_by.keyColumns))
@@ -300,7 +335,7 @@ class Backfill:
             return write_tables_from_tasks(out.rows, lambda batches: ((0, batch) for batch in task(batches)),
                                            [target], self.settings)[0]
         names = self.feature_names(features.columns)
-        return write_table(features.select(*[features[c].alias(n) for c, n in names.items()]),
+        return write_table(features.select(*[features[f"`{c}`"].alias(n) for c, n in names.items()]),
                            self.settings, self.output, a, b, props)
 
     def feature_names(self, columns) -> Dict[str, str]:
