@@ -158,3 +158,15 @@ def test_entity_and_no_aggregation_group_bys_apply_derivations(env):
     assert got.column_names == ["user_id", "plain_qty", "plain_qty_doubled", "ds"]
     pairs = sorted(((r["plain_qty"], r["plain_qty_doubled"]) for r in got.to_pylist()), key=str)
     assert pairs == sorted(((r["qty"], None if r["qty"] is None else 2 * r["qty"]) for r in snapshots), key=str)
+
+
+def test_runtime_error_in_a_derivation_says_so_and_leaves_no_output(env):
+    from chronon_cli.engines.spark.backfill import run_backfill
+    from chronon_cli.errors import JobError
+
+    s, _ = env
+    gb = event_gb("by_zero", [Derivation(name="per_nothing", expression="qty_count_7d / (qty_count_7d - qty_count_7d)")])
+    with pytest.raises(JobError) as raised:  # Spark's ANSI mode (its default) fails a division by zero
+        run_backfill(s, gb, OUT[0], OUT[-1])
+    assert "DIVIDE_BY_ZERO" in str(raised.value) and "derivations of by_zero (per_nothing)" in str(raised.value)
+    assert not catalog(s).table_exists("derive.by_zero")

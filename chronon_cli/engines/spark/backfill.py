@@ -226,9 +226,7 @@ class Backfill:
                                         buckets, bucket_files, store_spec)
         frame = derivations.apply(aggregate.as_frame(spark, base.rows, base.task, base.output_schema),
                                   self.group_by)
-        names = self.feature_names(frame.columns)
-        written = write_table(frame.select(*[frame[f"`{c}`"].alias(n) for c, n in names.items()]),
-                              self.settings, self.output, a, b, self.group_by.metaData.tableProperties)
+        written = self.write_frame(frame, a, b)
         self.timings["features_write"] = round(time.monotonic() - mark, 3)
         return written
 
@@ -334,9 +332,22 @@ class Backfill:
             task = out.task  # the closure must not reach the DataFrame
             return write_tables_from_tasks(out.rows, lambda batches: ((0, batch) for batch in task(batches)),
                                            [target], self.settings)[0]
-        names = self.feature_names(features.columns)
-        return write_table(features.select(*[features[f"`{c}`"].alias(n) for c, n in names.items()]),
-                           self.settings, self.output, a, b, props)
+        return self.write_frame(features, a, b)
+
+    def write_frame(self, frame, a: date, b: date):
+        """Write a DataFrame of keys, features and ds into [a, b], features prefixed. A failure while
+        derivations run (a runtime SQL error, say a division by zero) says they are the likely cause."""
+        names = self.feature_names(frame.columns)
+        try:
+            return write_table(frame.select(*[frame[f"`{c}`"].alias(n) for c, n in names.items()]),
+                               self.settings, self.output, a, b, self.group_by.metaData.tableProperties)
+        except JobError as exc:
+            if not self.group_by.derivations or exc.hint:
+                raise
+            derived_names = ", ".join(d.name for d in self.group_by.derivations if d.name != derived.STAR)
+            raise JobError(exc.message, hint=f"the derivations of {self.group_by.metaData.name} ({derived_names}) "
+                           "run in this write, so a runtime SQL error likely comes from one of their "
+                           "expressions; try_divide and the other try_* functions give NULL instead") from None
 
     def feature_names(self, columns) -> Dict[str, str]:
         """Output column names: features prefixed with the GroupBy's short name, keys as they are, ds last."""
