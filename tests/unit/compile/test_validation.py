@@ -213,3 +213,40 @@ def test_online_object_change_needs_version_bump_or_force(repo):
     result = repo.compile("group_bys/team/online.py", "--force-overwrite")
     assert result.exit_code == 0, result.output
     assert '"operation": 1' in compiled.read_text()
+
+
+DERIVED = GOOD_SOURCE + """
+    from ai.chronon.group_by import Derivation
+    v1 = GroupBy(sources=[source], keys=["user_id"],
+                 aggregations=[Aggregation(input_column="purchase_price", operation=Operation.SUM)],
+                 derivations=[{derivations}])
+"""
+
+
+@pytest.mark.parametrize("derivations, needles", [
+    ('Derivation(name="*", expression="purchase_price_sum * 2")',
+     ["derivations[0].expression", "'*' is only Derivation(name='*', expression='*')"]),
+    ('Derivation(name="doubled", expression="*")', ["derivations[0].name", "'*' is only"]),
+    ('Derivation(name="*", expression="*"), Derivation(name="*", expression="*")',
+     ["derivations[1].name", "'*' is given twice"]),
+    ('Derivation(name="2x", expression="purchase_price_sum * 2")', ["derivations[0].name", "'2x' is not a column name"]),
+    ('Derivation(name="user_id", expression="purchase_price_sum")',
+     ["derivations[0].name", "'user_id' is a key or partition column", "pick another name"]),
+    ('Derivation(name="ds", expression="purchase_price_sum")', ["derivations[0].name", "'ds' is a key or partition"]),
+    ('Derivation(name="a", expression="purchase_price_sum"), Derivation(name="a", expression="1")',
+     ["derivations[1].name", "'a' is derived twice"]),
+    ('Derivation(name="a", expression="  ")', ["derivations[0].expression", "non-empty expression"]),
+    ('"purchase_price_sum * 2"', ["derivations[0]", "expected Derivation(name=..., expression=...), got str"]),
+])
+def test_bad_derivation_is_refused(repo, derivations, needles):
+    repo.write("group_bys/team/bad.py", DERIVED.replace("{derivations}", derivations))
+    assert_refused(repo.compile("group_bys/team/bad.py"), repo, "bad.py", "team.bad.v1", *needles)
+
+
+def test_good_derivations_compile(repo):
+    repo.write("group_bys/team/good.py", DERIVED.replace(
+        "{derivations}", 'Derivation(name="*", expression="*"), '
+                         'Derivation(name="price_doubled", expression="purchase_price_sum * 2")'))
+    result = repo.compile("group_bys/team/good.py")
+    assert result.exit_code == 0, result.output
+    assert repo.written() != []
