@@ -159,6 +159,7 @@ def main():
     args = parser.parse_args()
 
     home = Path(args.home or tempfile.mkdtemp(prefix="chronon_bench_"))
+    home.mkdir(parents=True, exist_ok=True)
     s = settings_module.load(repo=str(home), env={"CHRONON_HOME": str(home)})
     try:
         t_gen, events = timed(lambda: make_events(args.events, args.users, args.days + args.incremental_days))
