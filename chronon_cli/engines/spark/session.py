@@ -2,7 +2,8 @@
 
 ``spark.master`` and ``spark.conf`` come from the profile; these defaults apply unless the profile
 sets them: UTC session time zone, no UI, no console progress, TIMESTAMP_MICROS parquet output,
-Python data source filter pushdown, a Spark warehouse folder under $CHRONON_HOME. The environment
+Python data source filter pushdown, a Spark warehouse folder under $CHRONON_HOME, Python
+workers started by ``worker_daemon`` (no per-task re-read of the zip archives on their path). The environment
 gets ``SPARK_LOCAL_IP=127.0.0.1`` (local masters) and ``PYSPARK_PYTHON`` = this interpreter, so
 Python workers see the same virtualenv. The chronon data sources are registered on every call
 (once per configuration).
@@ -29,6 +30,8 @@ DEFAULT_CONF: Dict[str, str] = {
     "spark.sql.parquet.fieldId.read.enabled": "true",
     # no _SUCCESS markers in the folders Spark writes data files into
     "spark.hadoop.mapreduce.fileoutputcommitter.marksuccessfuljobs": "false",
+    # Python workers skip re-reading pyspark.zip and the spark-core jar before each task (~150 ms)
+    "spark.python.daemon.module": "chronon_cli.engines.spark.worker_daemon",
 }
 
 

@@ -1,0 +1,24 @@
+"""Spark's Python workers run under engines.spark.worker_daemon (local Spark session): the daemon
+Spark starts is ours and the workers it forks carry the zipimporter patch."""
+import os
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.spark
+
+
+def test_spark_python_workers_run_under_the_daemon(spark):
+    def probe(_):
+        import zipimport as z
+        import importlib
+        with open(f"/proc/{os.getppid()}/cmdline", "rb") as f:
+            parent = f.read().split(b"\0")
+        importlib.invalidate_caches()  # what PySpark's worker does before each task
+        zips = [i for i in sys.path_importer_cache.values() if isinstance(i, z.zipimporter)]
+        yield (parent[2].decode(), z.zipimporter.invalidate_caches.__name__, len(zips))
+
+    (daemon, patched_by, zips), = spark.sparkContext.parallelize([0], 1).mapPartitions(probe).collect()
+    assert daemon == "chronon_cli.engines.spark.worker_daemon"
+    assert patched_by == "invalidate_if_changed"
+    assert zips > 0  # pyspark.zip and the spark-core jar are on the workers' path

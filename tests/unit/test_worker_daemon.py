@@ -1,0 +1,53 @@
+"""engines.spark.worker_daemon: zip importers re-read their archive only when the file changed
+(tests/integration/test_worker_daemon_spark.py: Spark's Python workers run under it)."""
+import os
+import zipfile
+import zipimport
+
+import pytest
+
+from chronon_cli.engines.spark import worker_daemon
+
+
+def write_zip(path, modules):
+    with zipfile.ZipFile(path, "w") as z:
+        for name, body in modules.items():
+            z.writestr(f"{name}.py", body)
+
+
+@pytest.fixture
+def patched(monkeypatch):
+    monkeypatch.setattr(zipimport.zipimporter, "invalidate_caches", worker_daemon.invalidate_if_changed)
+
+
+def test_an_unchanged_archive_is_not_read_again(tmp_path, patched):
+    archive = tmp_path / "lib.zip"
+    write_zip(archive, {"alpha": "X = 1"})
+    importer = zipimport.zipimporter(str(archive))
+    importer.invalidate_caches()  # the first call stamps the archive
+    files = importer._files
+    for _ in range(3):
+        importer.invalidate_caches()
+    assert importer._files is files
+
+
+def test_a_changed_archive_is_read_again(tmp_path, patched):
+    archive = tmp_path / "lib.zip"
+    write_zip(archive, {"alpha": "X = 1"})
+    importer = zipimport.zipimporter(str(archive))
+    importer.invalidate_caches()
+    write_zip(archive, {"alpha": "X = 1", "beta": "Y = 2"})
+    os.utime(archive, ns=(os.stat(archive).st_atime_ns, os.stat(archive).st_mtime_ns + 10**9))
+    importer.invalidate_caches()
+    assert importer.find_spec("beta") is not None
+
+
+def test_without_the_patch_every_call_reads_again(tmp_path):
+    # the behaviour the daemon works around (Python 3.11's zipimporter)
+    archive = tmp_path / "lib.zip"
+    write_zip(archive, {"alpha": "X = 1"})
+    importer = zipimport.zipimporter(str(archive))
+    files = importer._files
+    importer.invalidate_caches()
+    assert importer._files is not files
+
