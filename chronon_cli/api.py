@@ -23,19 +23,36 @@ def compile(conf: str, repo: Path, force_overwrite: bool = False, dry_run: bool 
     return compiler.compile_conf(conf, Path(repo), force_overwrite=force_overwrite, dry_run=dry_run).as_dict()
 
 
-def load_objects(conf: str, repo: Path, kind: type) -> List:
-    """Objects of ``kind`` from a config module/folder (compiled on the fly) or a compiled JSON file."""
+def load_objects_with_files(conf: str, repo: Path, kind: type) -> List[tuple]:
+    """(object, the file it comes from) pairs of ``kind`` from a config module/folder (compiled on the
+    fly) or a compiled JSON file."""
     path = Path(conf) if Path(conf).is_absolute() else Path(repo) / conf
     if path.is_file() and path.suffix != ".py":
         try:
-            objects = [codec.from_json(kind, path.read_text())]
+            objects = [(codec.from_json(kind, path.read_text()), path)]
         except (ValueError, codec.CodecError) as exc:
             raise ConfigError(f"not a compiled {kind.__name__}: {exc}", file=str(path)) from exc
     else:
-        objects = [c.obj for c in compiler.load(conf, Path(repo)) if isinstance(c.obj, kind)]
+        objects = [(c.obj, c.file) for c in compiler.load(conf, Path(repo)) if isinstance(c.obj, kind)]
     if not objects:
         raise ConfigError(f"no {kind.__name__} found in {conf}", field="--conf")
     return objects
+
+
+def _relative(file: Path, repo: Path) -> str:
+    file, repo = Path(file).resolve(), Path(repo).resolve()
+    return str(file.relative_to(repo)) if file.is_relative_to(repo) else str(file)
+
+
+def _naming_file(run: Callable, obj, file: Path, repo: Path):
+    """``run()``; a config error about ``obj`` found while running (a derivation Spark rejects, say)
+    names ``file``, the config module ``obj`` comes from."""
+    try:
+        return run()
+    except ConfigError as exc:
+        if exc.file or exc.obj != obj.metaData.name:
+            raise
+        raise exc.in_file(_relative(file, repo)) from exc.__cause__
 
 
 def _range(start: Optional[date], end: Optional[date], default_start: Optional[str]) -> tuple:
@@ -49,24 +66,28 @@ def _range(start: Optional[date], end: Optional[date], default_start: Optional[s
 
 def staging_query_backfill(settings, conf: str, start: Optional[date], end: Optional[date], *, force: bool = False,
                            step_days: Optional[int] = None, dry_run: bool = False, progress: Progress = None) -> dict:
-    planned = [(sq, *_range(start, end, sq.startPartition))
-               for sq in load_objects(conf, settings.repo, ttypes.StagingQuery)]
+    planned = [(sq, file, *_range(start, end, sq.startPartition))
+               for sq, file in load_objects_with_files(conf, settings.repo, ttypes.StagingQuery)]
     from chronon_cli.engines.spark.staging_query import run_staging_query
 
-    runs = [run_staging_query(settings, sq, first, last, force=force, step_days=step_days, dry_run=dry_run,
-                              progress=progress) for sq, first, last in planned]
+    runs = [_naming_file(lambda sq=sq, first=first, last=last: run_staging_query(
+                settings, sq, first, last, force=force, step_days=step_days, dry_run=dry_run, progress=progress),
+                sq, file, settings.repo)
+            for sq, file, first, last in planned]
     return {"mode": "staging-query-backfill", "dry_run": dry_run, "runs": runs}
 
 
 def backfill(settings, conf: str, start: Optional[date], end: Optional[date], *, force: bool = False,
              step_days: Optional[int] = None, dry_run: bool = False, no_deps: bool = False,
              progress: Progress = None) -> dict:
-    planned = [(gb, *_range(start, end, gb.backfillStartDate))
-               for gb in load_objects(conf, settings.repo, ttypes.GroupBy)]
+    planned = [(gb, file, *_range(start, end, gb.backfillStartDate))
+               for gb, file in load_objects_with_files(conf, settings.repo, ttypes.GroupBy)]
     from chronon_cli.engines.spark.backfill import run_backfill
 
-    runs = [run_backfill(settings, gb, first, last, force=force, step_days=step_days, dry_run=dry_run,
-                         no_deps=no_deps, progress=progress) for gb, first, last in planned]
+    runs = [_naming_file(lambda gb=gb, first=first, last=last: run_backfill(
+                settings, gb, first, last, force=force, step_days=step_days, dry_run=dry_run, no_deps=no_deps,
+                progress=progress), gb, file, settings.repo)
+            for gb, file, first, last in planned]
     return {"mode": "backfill", "dry_run": dry_run, "runs": runs}
 
 

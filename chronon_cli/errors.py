@@ -35,7 +35,15 @@ class ConfigError(ChrononError):
             f"field {field}" if field else None,
         ) if p)
         super().__init__(f"{where}: {message}" if where else message, hint)
-        self.file, self.obj, self.field = file, obj, field
+        self.detail, self.file, self.obj, self.field = message, file, obj, field
+
+    def in_file(self, file: str) -> "ConfigError":
+        """This error naming ``file`` (the config module it comes from) when it names none yet."""
+        if self.file:
+            return self
+        error = ConfigError(self.detail, file=file, obj=self.obj, field=self.field, hint=self.hint)
+        error.__cause__ = self.__cause__
+        return error
 
 
 class JobError(ChrononError):

@@ -170,3 +170,31 @@ def test_runtime_error_in_a_derivation_says_so_and_leaves_no_output(env):
         run_backfill(s, gb, OUT[0], OUT[-1])
     assert "DIVIDE_BY_ZERO" in str(raised.value) and "derivations of by_zero (per_nothing)" in str(raised.value)
     assert not catalog(s).table_exists("derive.by_zero")
+
+
+def test_a_bad_expression_from_a_config_module_names_its_file(env):
+    from chronon_cli import api
+    from chronon_cli.errors import ConfigError
+
+    s, _ = env
+    module = s.repo / "group_bys" / "derive" / "bad_module.py"
+    module.parent.mkdir(parents=True, exist_ok=True)
+    module.write_text('''
+from ai.chronon.api.ttypes import EventSource, Source
+from ai.chronon.group_by import Aggregation, Derivation, GroupBy, Operation
+from ai.chronon.query import Query, select
+
+v1 = GroupBy(
+    sources=[Source(events=EventSource(table="derive.events", query=Query(
+        selects=select("user_id", "qty"), time_column="ts")))],
+    keys=["user_id"], output_namespace="derive",
+    aggregations=[Aggregation(input_column="qty", operation=Operation.SUM, windows=["7d"])],
+    derivations=[Derivation(name="twice", expression="qty_sum_30d * 2")])
+''')
+    with pytest.raises(ConfigError) as raised:
+        api.backfill(s, "group_bys/derive/bad_module.py", OUT[0], OUT[-1])
+    message = str(raised.value)
+    assert message.startswith("file group_bys/derive/bad_module.py, object derive.bad_module.v1, "
+                              "field derivations[0].expression:"), message
+    assert "qty_sum_30d" in message and "qty_sum_7d" in message  # Spark's suggestion
+    assert [t for t in catalog(s).list_tables("derive") if "bad_module" in ".".join(t)] == []
