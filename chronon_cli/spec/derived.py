@@ -89,6 +89,27 @@ def derivation_projection(derivations: Optional[List[ttypes.Derivation]], base_c
     the base columns, unchanged."""
     if not derivations:
         return [(c, c) for c in base_columns]
+    return [(c, c) for c in kept_base_columns(derivations, base_columns)] + \
+        [(d.name, d.expression) for d in derivations if d.name != STAR]
+
+
+def kept_base_columns(derivations: List[ttypes.Derivation], base_columns: List[str]) -> List[str]:
+    """The base columns ``Derivation("*", "*")`` keeps as they are (none without it)."""
+    if not any(d.name == STAR for d in derivations):
+        return []
     expressions = {d.expression for d in derivations}
-    kept = [(c, c) for c in base_columns if c not in expressions] if any(d.name == STAR for d in derivations) else []
-    return kept + [(d.name, d.expression) for d in derivations if d.name != STAR]
+    return [c for c in base_columns if c not in expressions]
+
+
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_STAR_REFERENCE = re.compile(r"(^|[(,.]\s*)\*\s*($|[),])")  # struct(*), f(a, *), t.*: not a * b
+
+
+def referenced_columns(derivations: List[ttypes.Derivation], columns: List[str]) -> List[str]:
+    """The ``columns`` the derivation expressions may read: those they spell (Spark resolves names
+    case-insensitively), or all of them when an expression uses a ``*`` column reference."""
+    expressions = [d.expression for d in derivations if d.name != STAR]
+    if any(_STAR_REFERENCE.search(e) for e in expressions):
+        return list(columns)
+    spelled = {word.lower() for e in expressions for word in _IDENTIFIER.findall(e)}
+    return [c for c in columns if c.lower() in spelled]

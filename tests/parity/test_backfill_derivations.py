@@ -198,3 +198,47 @@ v1 = GroupBy(
                               "field derivations[0].expression:"), message
     assert "qty_sum_30d" in message and "qty_sum_7d" in message  # Spark's suggestion
     assert [t for t in catalog(s).list_tables("derive") if "bad_module" in ".".join(t)] == []
+
+
+def test_list_features_and_star_references_reach_the_expressions(env):
+    """Spark sees only the base columns the expressions read; a ``*`` reference (struct(*)) reads
+    them all, and the list features written beside the derived columns match the reference."""
+    import json
+
+    from chronon_cli.engines.spark.backfill import run_backfill
+
+    s, events = env
+    source = Source(events=EventSource(table="derive.events", query=Query(
+        selects=select("user_id", "qty", "price"), time_column="ts")))
+    gb = GroupBy(sources=[source], keys=["user_id"], aggregations=[
+        Aggregation(input_column="qty", operation=Operation.SUM, windows=["7d"]),
+        Aggregation(input_column="qty", operation=Operation.LAST_K(3), windows=["7d"]),
+        Aggregation(input_column="price", operation=Operation.MAX, windows=["3d"])], derivations=[
+        Derivation(name="*", expression="*"),
+        Derivation(name="n_last", expression="CASE WHEN qty_last3_7d IS NULL THEN 0 ELSE size(qty_last3_7d) END"),
+        Derivation(name="everything", expression="to_json(struct(*))")])
+    gb.metaData.name, gb.metaData.outputNamespace, gb.metaData.team = "lists", "derive", "derive"
+    run_backfill(s, gb, OUT[0], OUT[-1])
+    got = table_rows(s, "lists")
+    assert got.column_names == ["user_id", "lists_qty_sum_7d", "lists_qty_last3_7d", "lists_price_max_3d",
+                                "lists_n_last", "lists_everything", "ds"]
+    expected = {(r["user_id"], r["ds"]): r for r in reference.snapshot(gb, events, OUT)}
+    rows = by_key(got)
+    assert rows.keys() == expected.keys() and rows
+    seen_lists = 0
+    for key, want in expected.items():
+        row = rows[key]
+        assert row["lists_qty_last3_7d"] == want["qty_last3_7d"] and row["lists_qty_sum_7d"] == want["qty_sum_7d"]
+        assert close(row["lists_price_max_3d"], want["price_max_3d"]), key
+        assert row["lists_n_last"] == len(want["qty_last3_7d"] or []), key
+        everything = json.loads(row["lists_everything"])  # to_json leaves out null fields
+        assert everything["user_id"] == key[0] and everything["ds"] == key[1].isoformat()
+        for column in ("qty_sum_7d", "qty_last3_7d", "price_max_3d"):
+            if want[column] is None:
+                assert column not in everything, (key, column)
+            elif column == "price_max_3d":
+                assert close(everything[column], want[column]), key
+            else:
+                assert everything[column] == want[column], (key, column)
+        seen_lists += bool(want["qty_last3_7d"])
+    assert seen_lists > 10

@@ -101,6 +101,37 @@ def as_frame(spark, rows: Any, task: Callable[[Iterator[pa.RecordBatch]], Iterat
     return rows.mapInArrow(batches, from_arrow_schema(schema))
 
 
+def joined_with_derived(features_task: Callable[[Iterator[pa.RecordBatch]], Iterator[tuple]], keys: List[str],
+                        kept: List[str], derived: List[str], schema: pa.Schema) -> Callable:
+    """A write task over the rows of a derived-columns frame (keys, ``derived``, ds) whose partition
+    ``p`` came from bucket ``p``'s features: it computes bucket ``p``'s features again with
+    ``features_task`` (deterministic, same row order) and writes keys, the ``kept`` base features,
+    the derived columns and ds as Arrow ``schema`` (its names, in that order). So wide base features
+    (lists) never pass through the JVM; rows that do not line up (keys or ds) fail the task."""
+
+    def task(batches: Iterator[pa.RecordBatch]) -> Iterator[tuple]:
+        from pyspark import TaskContext
+
+        got = [b for b in batches if b.num_rows]
+        full = [b for _, b in features_task(iter(())) if b.num_rows]
+        if not got and not full:
+            return
+        side = pa.Table.from_batches(got) if got else None
+        base = pa.Table.from_batches(full) if full else None
+        rows = (0 if side is None else side.num_rows, 0 if base is None else base.num_rows)
+        aligned = rows[0] == rows[1] and all(
+            base.column(c).equals(side.column(c).cast(base.schema.field(c).type)) for c in keys + ["ds"])
+        if not aligned:
+            raise RuntimeError(f"bucket {TaskContext.get().partitionId()}: the derived rows ({rows[0]}) do not line "
+                               f"up with the recomputed features ({rows[1]}) on the keys and ds")
+        columns = [base.column(c) for c in keys + kept] + [side.column(c) for c in derived] + [base.column("ds")]
+        out = pa.Table.from_arrays(columns, names=schema.names).cast(schema)
+        for batch in out.to_batches(max_chunksize=65_536):
+            yield 0, batch
+
+    return task
+
+
 IRS = "__chronon_irs"
 BUCKET = "chronon_bucket"  # IR-table column: the hash bucket of the row's keys (one value per data file)
 

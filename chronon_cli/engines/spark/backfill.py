@@ -13,6 +13,8 @@ import time
 from datetime import date, timedelta
 from typing import Callable, Dict, List, Optional
 
+import pyarrow as pa
+
 from chronon_cli.agg import GroupByAggregator, windows
 from chronon_cli.engines.spark import aggregate, derivations, direct_source
 from chronon_cli.engines.spark.group_by_source import contiguous_runs, days, selected_rows
@@ -224,11 +226,41 @@ class Backfill:
         base_names = {c: c for c in self.feature_names(probe_names)}  # keys, base features, ds
         base = aggregate.fused_snapshot(spark, None, stored, self.group_by, schema, days(a, b), [], base_names,
                                         buckets, bucket_files, store_spec)
-        frame = derivations.apply(aggregate.as_frame(spark, base.rows, base.task, base.output_schema),
-                                  self.group_by)
-        written = self.write_frame(frame, a, b)
+        if bucket_files is not None:
+            written = self.derived_beside_features(spark, base, schema, a, b, buckets, bucket_files, store_spec)
+        else:
+            frame = derivations.apply(aggregate.as_frame(spark, base.rows, base.task, base.output_schema),
+                                      self.group_by)
+            written = self.write_frame(frame, a, b)
         self.timings["features_write"] = round(time.monotonic() - mark, 3)
         return written
+
+    def derived_beside_features(self, spark, base: aggregate.FusedSnapshot, schema, a: date, b: date,
+                                buckets: int, bucket_files: Dict, store_spec: Dict):
+        """Derivations over bucketed stored IRs: Spark evaluates them over a frame of only the keys, ds
+        and the base features they read; each write task computes its bucket's features again and
+        writes them with the derived columns beside them (``aggregate.joined_with_derived``)."""
+        from pyspark.sql.pandas.types import to_arrow_schema
+
+        gb, keys = self.group_by, list(self.group_by.keyColumns)
+        base_features = [c for c in base.output_schema.names if c not in keys and c != "ds"]
+        read = derived.referenced_columns(gb.derivations, base_features)
+        narrow = aggregate.fused_snapshot(spark, None, None, gb, schema, days(a, b), [],
+                                          {c: c for c in keys + read + ["ds"]}, buckets, bucket_files, store_spec)
+        frame = derivations.derived_only(aggregate.as_frame(spark, narrow.rows, narrow.task, narrow.output_schema), gb)
+        kept = derived.kept_base_columns(gb.derivations, base_features)
+        derived_names = [d.name for d in gb.derivations if d.name != derived.STAR]
+        side = to_arrow_schema(frame.schema, timestamp_utc=True)
+        fields = [base.output_schema.field(c) for c in keys + kept] + [side.field(n) for n in derived_names] + \
+            [base.output_schema.field("ds")]
+        names = self.feature_names([f.name for f in fields])
+        out_schema = pa.schema([f.with_name(names[f.name]) for f in fields])
+        task = aggregate.joined_with_derived(base.task, keys, kept, derived_names, out_schema)
+        target = Target(self.output, out_schema, a, b, gb.metaData.tableProperties, count_keys=tuple(keys))
+        try:
+            return write_tables_from_tasks(frame, task, [target], self.settings)[0]
+        except JobError as exc:
+            raise self.derivation_hint(exc) from None
 
     def input_schema(self, spark, a: date, b: date, compute: List[date]):
         """The selected rows' Arrow schema: from the source tables for plain column selects, else from
@@ -342,12 +374,16 @@ class Backfill:
             return write_table(frame.select(*[frame[f"`{c}`"].alias(n) for c, n in names.items()]),
                                self.settings, self.output, a, b, self.group_by.metaData.tableProperties)
         except JobError as exc:
-            if not self.group_by.derivations or exc.hint:
-                raise
-            derived_names = ", ".join(d.name for d in self.group_by.derivations if d.name != derived.STAR)
-            raise JobError(exc.message, hint=f"the derivations of {self.group_by.metaData.name} ({derived_names}) "
-                           "run in this write, so a runtime SQL error likely comes from one of their "
-                           "expressions; try_divide and the other try_* functions give NULL instead") from None
+            raise self.derivation_hint(exc) from None
+
+    def derivation_hint(self, exc: JobError) -> JobError:
+        """``exc`` of a write that ran derivations, with a hint that they likely caused it (when it has none)."""
+        if not self.group_by.derivations or exc.hint:
+            return exc
+        derived_names = ", ".join(d.name for d in self.group_by.derivations if d.name != derived.STAR)
+        return JobError(exc.message, hint=f"the derivations of {self.group_by.metaData.name} ({derived_names}) "
+                        "run in this write, so a runtime SQL error likely comes from one of their "
+                        "expressions; try_divide and the other try_* functions give NULL instead")
 
     def feature_names(self, columns) -> Dict[str, str]:
         """Output column names: features prefixed with the GroupBy's short name, keys as they are, ds last."""

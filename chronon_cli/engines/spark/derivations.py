@@ -70,6 +70,19 @@ def apply(df: Any, group_by: ttypes.GroupBy) -> Any:
         raise _bad_derivation(df, group_by, exc) from None
 
 
+def derived_only(df: Any, group_by: ttypes.GroupBy) -> Any:
+    """Keys, the derived (non-``*``) columns and ds over ``df``, which needs only the keys, ds and
+    the base columns the expressions read (``spec.derived.referenced_columns``)."""
+    keys = [_quoted(k) for k in group_by.keyColumns]
+    columns = [f"{d.expression} AS {_quoted(d.name)}" for d in group_by.derivations if d.name != derived.STAR]
+    try:
+        return df.selectExpr(*keys, *columns, "ds")
+    except Exception as exc:  # noqa: BLE001
+        if not is_spark_error(exc):
+            raise
+        raise _bad_derivation(df, group_by, exc) from None
+
+
 def check(spark: Any, group_by: ttypes.GroupBy, base_schema: pa.Schema) -> None:
     """Analyse the derivations over an empty frame of ``base_schema`` (keys, base features, ds):
     a ConfigError naming the derivation if Spark rejects one."""
