@@ -101,29 +101,76 @@ def as_frame(spark, rows: Any, task: Callable[[Iterator[pa.RecordBatch]], Iterat
     return rows.mapInArrow(batches, from_arrow_schema(schema))
 
 
-def joined_with_derived(features_task: Callable[[Iterator[pa.RecordBatch]], Iterator[tuple]], keys: List[str],
-                        kept: List[str], derived: List[str], schema: pa.Schema) -> Callable:
-    """A write task over the rows of a derived-columns frame (keys, ``derived``, ds) whose partition
-    ``p`` came from bucket ``p``'s features: it computes bucket ``p``'s features again with
-    ``features_task`` (deterministic, same row order) and writes keys, the ``kept`` base features,
-    the derived columns and ds as Arrow ``schema`` (its names, in that order). So wide base features
-    (lists) never pass through the JVM; rows that do not line up (keys or ds) fail the task."""
+def _handoff_path(token: str) -> str:
+    """Where a Spark task's first Python stage leaves its features for the write stage of the same
+    task attempt: a local file in the application's work folder (SparkFiles), removed once read."""
+    import os
+
+    from pyspark import SparkFiles, TaskContext
+
+    ctx = TaskContext.get()
+    folder = os.path.join(SparkFiles.getRootDirectory(), "chronon-handoff")
+    os.makedirs(folder, exist_ok=True)
+    return os.path.join(folder, f"{token}-{ctx.partitionId()}-{ctx.taskAttemptId()}.arrow")
+
+
+def narrow_frame_with_handoff(spark, base: "FusedSnapshot", columns: List[str], token: str) -> DataFrame:
+    """Bucket ``p``'s features (``base``, run in ``TaskSlots``) as partition ``p`` of a DataFrame of
+    only ``columns``. Each task first writes all its features to a local Arrow file that the write
+    task of the same Spark task reads back (``joined_with_derived``), so wide features (lists) do
+    not pass through the JVM."""
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    features_task, full_schema = base.task, base.output_schema
+    narrow_schema = pa.schema([full_schema.field(c) for c in columns])
+
+    def task(_: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        import os
+
+        full = [b for _, b in features_task(iter(())) if b.num_rows]
+        if not full:
+            return
+        path = _handoff_path(token)
+        with pa.OSFile(path + ".part", "wb") as sink, pa.ipc.new_file(sink, full_schema) as writer:
+            for batch in full:
+                writer.write_batch(batch)
+        os.replace(path + ".part", path)  # complete before the first row reaches the write stage
+        for batch in full:
+            yield pa.RecordBatch.from_arrays([batch.column(c) for c in columns], schema=narrow_schema)
+
+    return spark.range(0, base.rows.count, 1, base.rows.count).mapInArrow(task, from_arrow_schema(narrow_schema))
+
+
+def joined_with_derived(token: str, keys: List[str], kept: List[str], derived: List[str],
+                        schema: pa.Schema) -> Callable:
+    """A write task over partition ``p`` of the derivations' frame (keys, ``derived``, ds) computed
+    from ``narrow_frame_with_handoff``: it reads bucket ``p``'s features back from the task's handoff
+    file and writes keys, the ``kept`` base features, the derived columns and ds as Arrow ``schema``
+    (its names, in that order). Rows that do not line up on the keys and ds fail the task."""
 
     def task(batches: Iterator[pa.RecordBatch]) -> Iterator[tuple]:
+        import os
+
         from pyspark import TaskContext
 
-        got = [b for b in batches if b.num_rows]
-        full = [b for _, b in features_task(iter(())) if b.num_rows]
-        if not got and not full:
+        got = [b for b in batches if b.num_rows]  # all of them: the handoff file is complete by now
+        path = _handoff_path(token)
+        bucket = TaskContext.get().partitionId()
+        if not os.path.exists(path):
+            if got:
+                raise RuntimeError(f"bucket {bucket}: derived rows arrived but no features were left at {path}")
             return
+        try:
+            base = pa.ipc.open_file(pa.memory_map(path)).read_all()
+        finally:
+            os.remove(path)
         side = pa.Table.from_batches(got) if got else None
-        base = pa.Table.from_batches(full) if full else None
-        rows = (0 if side is None else side.num_rows, 0 if base is None else base.num_rows)
+        rows = (0 if side is None else side.num_rows, base.num_rows)
         aligned = rows[0] == rows[1] and all(
             base.column(c).equals(side.column(c).cast(base.schema.field(c).type)) for c in keys + ["ds"])
         if not aligned:
-            raise RuntimeError(f"bucket {TaskContext.get().partitionId()}: the derived rows ({rows[0]}) do not line "
-                               f"up with the recomputed features ({rows[1]}) on the keys and ds")
+            raise RuntimeError(f"bucket {bucket}: the derived rows ({rows[0]}) do not line up with the "
+                               f"features ({rows[1]}) on the keys and ds")
         columns = [base.column(c) for c in keys + kept] + [side.column(c) for c in derived] + [base.column("ds")]
         out = pa.Table.from_arrays(columns, names=schema.names).cast(schema)
         for batch in out.to_batches(max_chunksize=65_536):

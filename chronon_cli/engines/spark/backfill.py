@@ -227,7 +227,7 @@ class Backfill:
         base = aggregate.fused_snapshot(spark, None, stored, self.group_by, schema, days(a, b), [], base_names,
                                         buckets, bucket_files, store_spec)
         if bucket_files is not None:
-            written = self.derived_beside_features(spark, base, schema, a, b, buckets, bucket_files, store_spec)
+            written = self.derived_beside_features(spark, base, a, b)
         else:
             frame = derivations.apply(aggregate.as_frame(spark, base.rows, base.task, base.output_schema),
                                       self.group_by)
@@ -235,19 +235,21 @@ class Backfill:
         self.timings["features_write"] = round(time.monotonic() - mark, 3)
         return written
 
-    def derived_beside_features(self, spark, base: aggregate.FusedSnapshot, schema, a: date, b: date,
-                                buckets: int, bucket_files: Dict, store_spec: Dict):
+    def derived_beside_features(self, spark, base: aggregate.FusedSnapshot, a: date, b: date):
         """Derivations over bucketed stored IRs: Spark evaluates them over a frame of only the keys, ds
-        and the base features they read; each write task computes its bucket's features again and
-        writes them with the derived columns beside them (``aggregate.joined_with_derived``)."""
+        and the base features they read; each write task writes its bucket's features (handed over
+        locally by the task's first stage) with the derived columns beside them
+        (``aggregate.narrow_frame_with_handoff``, ``aggregate.joined_with_derived``)."""
+        import uuid
+
         from pyspark.sql.pandas.types import to_arrow_schema
 
         gb, keys = self.group_by, list(self.group_by.keyColumns)
         base_features = [c for c in base.output_schema.names if c not in keys and c != "ds"]
         read = derived.referenced_columns(gb.derivations, base_features)
-        narrow = aggregate.fused_snapshot(spark, None, None, gb, schema, days(a, b), [],
-                                          {c: c for c in keys + read + ["ds"]}, buckets, bucket_files, store_spec)
-        frame = derivations.derived_only(aggregate.as_frame(spark, narrow.rows, narrow.task, narrow.output_schema), gb)
+        token = uuid.uuid4().hex
+        narrow = aggregate.narrow_frame_with_handoff(spark, base, keys + read + ["ds"], token)
+        frame = derivations.derived_only(narrow, gb)
         kept = derived.kept_base_columns(gb.derivations, base_features)
         derived_names = [d.name for d in gb.derivations if d.name != derived.STAR]
         side = to_arrow_schema(frame.schema, timestamp_utc=True)
@@ -255,7 +257,7 @@ class Backfill:
             [base.output_schema.field("ds")]
         names = self.feature_names([f.name for f in fields])
         out_schema = pa.schema([f.with_name(names[f.name]) for f in fields])
-        task = aggregate.joined_with_derived(base.task, keys, kept, derived_names, out_schema)
+        task = aggregate.joined_with_derived(token, keys, kept, derived_names, out_schema)
         target = Target(self.output, out_schema, a, b, gb.metaData.tableProperties, count_keys=tuple(keys))
         try:
             return write_tables_from_tasks(frame, task, [target], self.settings)[0]
