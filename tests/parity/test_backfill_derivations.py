@@ -242,3 +242,31 @@ def test_list_features_and_star_references_reach_the_expressions(env):
                 assert everything[column] == want[column], (key, column)
         seen_lists += bool(want["qty_last3_7d"])
     assert seen_lists > 10
+
+
+def test_derivations_when_spark_shuffles_the_events(env):
+    """SQL selects and wheres send the events through Spark's shuffle (not the tasks' own reads):
+    the derivations' frame then comes from the shuffled partitions, with the same values."""
+    from chronon_cli.engines.spark.backfill import run_backfill
+
+    s, events = env
+    source = Source(events=EventSource(table="derive.events", query=Query(
+        selects=select(user_id="user_id", qty="qty + 0", price="price"), wheres=["user_id IS NOT NULL"],
+        time_column="ts")))
+    gb = GroupBy(sources=[source], keys=["user_id"], aggregations=[
+        Aggregation(input_column="qty", operation=Operation.SUM, windows=["7d"]),
+        Aggregation(input_column="qty", operation=Operation.COUNT, windows=["7d"])], derivations=[
+        Derivation(name="*", expression="*"),
+        Derivation(name="mean_7d", expression="try_divide(qty_sum_7d, qty_count_7d)")])
+    gb.metaData.name, gb.metaData.outputNamespace, gb.metaData.team = "shuffled", "derive", "derive"
+    summary = run_backfill(s, gb, OUT[0], OUT[-1])
+    assert {c.get("events_read") for c in summary["chunk_results"]} == {"shuffled"}, summary
+    got = by_key(table_rows(s, "shuffled"))
+    kept_events = [e for e in events if e["user_id"] is not None]
+    expected = {(r["user_id"], r["ds"]): r for r in reference.snapshot(gb, kept_events, OUT)}
+    assert got.keys() == expected.keys() and got
+    for key, want in expected.items():
+        row = got[key]
+        assert row["shuffled_qty_sum_7d"] == want["qty_sum_7d"] and row["shuffled_qty_count_7d"] == want["qty_count_7d"]
+        mean = None if not want["qty_count_7d"] or want["qty_sum_7d"] is None else want["qty_sum_7d"] / want["qty_count_7d"]
+        assert close(row["shuffled_mean_7d"], mean), key

@@ -101,9 +101,10 @@ def as_frame(spark, rows: Any, task: Callable[[Iterator[pa.RecordBatch]], Iterat
     return rows.mapInArrow(batches, from_arrow_schema(schema))
 
 
-def _handoff_path(token: str) -> str:
-    """Where a Spark task's first Python stage leaves its features for the write stage of the same
-    task attempt: a local file in the application's work folder (SparkFiles), removed once read."""
+def _handoff_path(token: str, what: str) -> str:
+    """Where a Spark task's first Python stage leaves ``what`` (its features, its new IRs) for the
+    write stage of the same task attempt: a local file in the application's work folder
+    (SparkFiles), removed once read."""
     import os
 
     from pyspark import SparkFiles, TaskContext
@@ -111,59 +112,82 @@ def _handoff_path(token: str) -> str:
     ctx = TaskContext.get()
     folder = os.path.join(SparkFiles.getRootDirectory(), "chronon-handoff")
     os.makedirs(folder, exist_ok=True)
-    return os.path.join(folder, f"{token}-{ctx.partitionId()}-{ctx.taskAttemptId()}.arrow")
+    return os.path.join(folder, f"{token}-{ctx.partitionId()}-{ctx.taskAttemptId()}-{what}.arrow")
 
 
-def narrow_frame_with_handoff(spark, base: "FusedSnapshot", columns: List[str], token: str) -> DataFrame:
-    """Bucket ``p``'s features (``base``, run in ``TaskSlots``) as partition ``p`` of a DataFrame of
-    only ``columns``. Each task first writes all its features to a local Arrow file that the write
-    task of the same Spark task reads back (``joined_with_derived``), so wide features (lists) do
-    not pass through the JVM."""
+def _leave(path: str, schema: pa.Schema, batches: List[pa.RecordBatch]) -> None:
+    import os
+
+    with pa.OSFile(path + ".part", "wb") as sink, pa.ipc.new_file(sink, schema) as writer:
+        for batch in batches:
+            writer.write_batch(batch)
+    os.replace(path + ".part", path)
+
+
+def _take(path: str) -> Optional[pa.Table]:
+    import os
+
+    if not os.path.exists(path):
+        return None
+    try:
+        return pa.ipc.open_file(pa.memory_map(path)).read_all()
+    finally:
+        os.remove(path)
+
+
+def narrow_frame_with_handoff(spark, fused: "FusedSnapshot", columns: List[str], token: str) -> DataFrame:
+    """The features of ``fused`` (keys, base features, ds; unprefixed) as a DataFrame of only
+    ``columns``, partition ``p`` holding bucket ``p``. Each task first leaves its new daily IRs and
+    all its features in local Arrow files that the write stage of the same Spark task takes back
+    (``joined_with_derived``), so IRs and wide features (lists) never pass through the JVM."""
     from pyspark.sql.pandas.types import from_arrow_schema
 
-    features_task, full_schema = base.task, base.output_schema
-    narrow_schema = pa.schema([full_schema.field(c) for c in columns])
+    from chronon_cli.engines.spark.writer import TaskSlots
 
-    def task(_: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        import os
+    fused_task, index = fused.task, fused.feature_target
+    ir_schema, feature_schema = fused.ir_schema, fused.output_schema
+    narrow_schema = pa.schema([feature_schema.field(c) for c in columns])
 
-        full = [b for _, b in features_task(iter(())) if b.num_rows]
-        if not full:
-            return
-        path = _handoff_path(token)
-        with pa.OSFile(path + ".part", "wb") as sink, pa.ipc.new_file(sink, full_schema) as writer:
-            for batch in full:
-                writer.write_batch(batch)
-        os.replace(path + ".part", path)  # complete before the first row reaches the write stage
-        for batch in full:
+    def task(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        pairs = [(i, b) for i, b in fused_task(batches) if b.num_rows]
+        irs = [b for i, b in pairs if i != index]
+        features = [b for i, b in pairs if i == index]
+        if irs:
+            _leave(_handoff_path(token, "irs"), ir_schema, irs)
+        if features:  # complete before the first row reaches the write stage
+            _leave(_handoff_path(token, "features"), feature_schema, features)
+        for batch in features:
             yield pa.RecordBatch.from_arrays([batch.column(c) for c in columns], schema=narrow_schema)
 
-    return spark.range(0, base.rows.count, 1, base.rows.count).mapInArrow(task, from_arrow_schema(narrow_schema))
+    rows = fused.rows
+    if isinstance(rows, TaskSlots):
+        rows = spark.range(0, rows.count, 1, rows.count)
+    return rows.mapInArrow(task, from_arrow_schema(narrow_schema))
 
 
 def joined_with_derived(token: str, keys: List[str], kept: List[str], derived: List[str],
-                        schema: pa.Schema) -> Callable:
-    """A write task over partition ``p`` of the derivations' frame (keys, ``derived``, ds) computed
-    from ``narrow_frame_with_handoff``: it reads bucket ``p``'s features back from the task's handoff
-    file and writes keys, the ``kept`` base features, the derived columns and ds as Arrow ``schema``
-    (its names, in that order). Rows that do not line up on the keys and ds fail the task."""
+                        schema: pa.Schema, feature_target: int) -> Callable:
+    """The write task over partition ``p`` of the derivations' frame (keys, ``derived``, ds) made
+    from ``narrow_frame_with_handoff``: it takes bucket ``p``'s new IRs (target 0) and features back
+    from the task's handoff files and writes keys, the ``kept`` base features, the derived columns
+    and ds as Arrow ``schema`` (its names, in that order; target ``feature_target``). Spark runs it
+    for empty partitions too, so IRs of a bucket without feature rows are written. Rows that do not
+    line up on the keys and ds fail the task."""
 
     def task(batches: Iterator[pa.RecordBatch]) -> Iterator[tuple]:
-        import os
-
         from pyspark import TaskContext
 
-        got = [b for b in batches if b.num_rows]  # all of them: the handoff file is complete by now
-        path = _handoff_path(token)
+        got = [b for b in batches if b.num_rows]  # all of them: the handoff files are complete by now
         bucket = TaskContext.get().partitionId()
-        if not os.path.exists(path):
+        irs = _take(_handoff_path(token, "irs"))
+        base = _take(_handoff_path(token, "features"))
+        if irs is not None:
+            for batch in irs.to_batches(max_chunksize=65_536):
+                yield 0, batch
+        if base is None:
             if got:
-                raise RuntimeError(f"bucket {bucket}: derived rows arrived but no features were left at {path}")
+                raise RuntimeError(f"bucket {bucket}: derived rows arrived but no features were handed over")
             return
-        try:
-            base = pa.ipc.open_file(pa.memory_map(path)).read_all()
-        finally:
-            os.remove(path)
         side = pa.Table.from_batches(got) if got else None
         rows = (0 if side is None else side.num_rows, base.num_rows)
         aligned = rows[0] == rows[1] and all(
@@ -174,7 +198,7 @@ def joined_with_derived(token: str, keys: List[str], kept: List[str], derived: L
         columns = [base.column(c) for c in keys + kept] + [side.column(c) for c in derived] + [base.column("ds")]
         out = pa.Table.from_arrays(columns, names=schema.names).cast(schema)
         for batch in out.to_batches(max_chunksize=65_536):
-            yield 0, batch
+            yield feature_target, batch
 
     return task
 
@@ -194,13 +218,13 @@ class FusedSnapshot:
     task: Callable[[Iterator[pa.RecordBatch]], Iterator[tuple]]
     ir_schema: pa.Schema
     output_schema: pa.Schema
+    feature_target: int = 1  # the index ``task`` tags feature batches with (0 when no IR day is computed)
 
 
 def fused_snapshot(spark, events: Optional[DataFrame], stored_irs: Optional[DataFrame], group_by: ttypes.GroupBy,
                    schema: pa.Schema, dates: Sequence[date], ir_days: Sequence[date], names: Dict[str, str],
                    buckets: int, bucket_files: Optional[Dict[int, List[str]]] = None,
-                   store_spec: Optional[Dict] = None, direct: Optional[Dict] = None,
-                   features: bool = True) -> FusedSnapshot:
+                   store_spec: Optional[Dict] = None, direct: Optional[Dict] = None) -> FusedSnapshot:
     """One pass for a chunk of event-source features: each task computes the daily IRs of its keys'
     ``events`` (selected rows), merges them with its keys' stored IRs and snapshots ``dates``. It
     emits the new IRs, plus the stored ones whose day lies within ``ir_days``' range (so that
@@ -212,8 +236,7 @@ def fused_snapshot(spark, events: Optional[DataFrame], stored_irs: Optional[Data
     empty). IR rows are written with that bucket in ``chronon_bucket``, so each IR data file holds
     one bucket, and stored IRs come either from ``bucket_files`` (bucket -> IR data files, read by
     task ``bucket`` with pyarrow: no shuffle, no trip through the JVM) or from ``stored_irs`` (IR
-    rows shuffled along with the events). ``features=False``: only the IRs are emitted (derivations
-    then run over the features of a second pass, as a DataFrame)."""
+    rows shuffled along with the events)."""
     from pyspark.sql import functions as F
     from pyspark.sql.pandas.types import from_arrow_type
 
@@ -299,7 +322,7 @@ def fused_snapshot(spark, events: Optional[DataFrame], stored_irs: Optional[Data
             fresh = agg.daily_irs(fresh.select(keys + inputs + ["ts", "ds"])).cast(ir_schema)
             irs.append(fresh)
             yield from with_bucket(fresh, bucket)
-        if not irs or not features:
+        if not irs:
             return
         features_out = agg.snapshot(pa.concat_tables(irs) if len(irs) > 1 else irs[0], dates)
         if features_out.num_rows:
@@ -312,7 +335,7 @@ def fused_snapshot(spark, events: Optional[DataFrame], stored_irs: Optional[Data
         from chronon_cli.engines.spark.writer import TaskSlots
 
         # nothing to shuffle: task p reads bucket p's rows itself
-        return FusedSnapshot(TaskSlots(spark, buckets), task, ir_out_schema, renamed)
+        return FusedSnapshot(TaskSlots(spark, buckets), task, ir_out_schema, renamed, feature_index)
     # one all-null row keeps the shuffle from being empty (an empty one may be pruned to no tasks)
     rows = spark.range(1).select(*[F.lit(None).cast(from_arrow_type(schema.field(k).type)).alias(k) for k in keys],
                                  F.lit(None).cast("date").alias("ds"))
@@ -324,4 +347,4 @@ def fused_snapshot(spark, events: Optional[DataFrame], stored_irs: Optional[Data
         rows = rows.unionByName(stored_irs.select(*[F.col(f"`{k}`") for k in keys], F.col("ds"), packed),
                                 allowMissingColumns=True)
     shuffled = rows.repartition(buckets, *[F.col(f"`{k}`") for k in keys])
-    return FusedSnapshot(shuffled, task, ir_out_schema, renamed)
+    return FusedSnapshot(shuffled, task, ir_out_schema, renamed, feature_index)

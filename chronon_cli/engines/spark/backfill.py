@@ -191,9 +191,10 @@ class Backfill:
         if derive:  # a bad expression fails here, before any table is written
             derivations.check(spark, self.group_by, GroupByAggregator(self.group_by, schema).output_schema)
         store_spec = dict(warehouse_store_for_catalog(catalog(self.settings)).spec())
+        names = self.feature_names(probe_names)  # unprefixed for derivations: their expressions use those
         fused = aggregate.fused_snapshot(spark, events, stored, self.group_by, schema, days(a, b), compute,
-                                         self.feature_names(probe_names), buckets, bucket_files, store_spec,
-                                         direct, features=not derive)
+                                         {c: c for c in names} if derive else names, buckets, bucket_files,
+                                         store_spec, direct)
         targets = []
         if compute:
             dictionary = ",".join(self.group_by.keyColumns + ["ds", aggregate.BUCKET])
@@ -203,66 +204,45 @@ class Backfill:
         self.timings["plan"] = round(time.monotonic() - mark, 3)
         self.events_read = "direct" if direct is not None else ("shuffled" if events is not None else "none")
         if derive:
-            if compute:
-                irs = write_tables_from_tasks(fused.rows, fused.task, targets, self.settings)
-                self.timings["ir_write"] = round(irs[0].seconds, 3)
-            return self.derived_features(spark, schema, probe_names, earliest, a, b, buckets, store_spec), len(compute)
+            return self.derived_in_the_same_job(spark, fused, targets, a, b), len(compute)
         targets.append(Target(self.output, fused.output_schema, a, b, self.group_by.metaData.tableProperties,
                               count_keys=tuple(self.group_by.keyColumns)))
         results = write_tables_from_tasks(fused.rows, fused.task, targets, self.settings)
         self.timings["compute_write"] = round(results[-1].seconds, 3)
         return results[-1], len(compute)
 
-    def derived_features(self, spark, schema, probe_names: List[str], earliest: date, a: date, b: date,
-                         buckets: int, store_spec: Dict):
-        """Features of [a, b] from the stored daily IRs (a second pass, once the chunk's IRs are
-        committed), as a DataFrame: the derivations run on it in Spark, then it is written."""
-        mark = time.monotonic()
-        ir = load_table(catalog(self.settings), self.ir_table, required=False)
-        stored_days = sorted(partitions(ir, start=earliest, end=b)) if ir is not None else []
-        bucket_files, stored = self.stored_ir_files(ir, stored_days, buckets) if stored_days else {}, None
-        if bucket_files is None:  # IR files not bucketed (an older table): shuffle their rows instead
-            stored = read_table(spark, self.settings, self.ir_table, stored_days[0], stored_days[-1])
-        base_names = {c: c for c in self.feature_names(probe_names)}  # keys, base features, ds
-        base = aggregate.fused_snapshot(spark, None, stored, self.group_by, schema, days(a, b), [], base_names,
-                                        buckets, bucket_files, store_spec)
-        if bucket_files is not None:
-            written = self.derived_beside_features(spark, base, a, b)
-        else:
-            frame = derivations.apply(aggregate.as_frame(spark, base.rows, base.task, base.output_schema),
-                                      self.group_by)
-            written = self.write_frame(frame, a, b)
-        self.timings["features_write"] = round(time.monotonic() - mark, 3)
-        return written
-
-    def derived_beside_features(self, spark, base: aggregate.FusedSnapshot, a: date, b: date):
-        """Derivations over bucketed stored IRs: Spark evaluates them over a frame of only the keys, ds
-        and the base features they read; each write task writes its bucket's features (handed over
-        locally by the task's first stage) with the derived columns beside them
-        (``aggregate.narrow_frame_with_handoff``, ``aggregate.joined_with_derived``)."""
+    def derived_in_the_same_job(self, spark, fused: aggregate.FusedSnapshot, targets: List[Target],
+                                a: date, b: date):
+        """The chunk's one Spark job with derivations: Spark evaluates them over a frame of only the
+        keys, ds and the base features they read; the write stage of each task writes its bucket's
+        new IRs and its features (handed over locally by the task's first stage) with the derived
+        columns beside them (``aggregate.narrow_frame_with_handoff``, ``aggregate.joined_with_derived``)."""
         import uuid
 
         from pyspark.sql.pandas.types import to_arrow_schema
 
         gb, keys = self.group_by, list(self.group_by.keyColumns)
-        base_features = [c for c in base.output_schema.names if c not in keys and c != "ds"]
+        base_features = [c for c in fused.output_schema.names if c not in keys and c != "ds"]
         read = derived.referenced_columns(gb.derivations, base_features)
         token = uuid.uuid4().hex
-        narrow = aggregate.narrow_frame_with_handoff(spark, base, keys + read + ["ds"], token)
+        narrow = aggregate.narrow_frame_with_handoff(spark, fused, keys + read + ["ds"], token)
         frame = derivations.derived_only(narrow, gb)
         kept = derived.kept_base_columns(gb.derivations, base_features)
         derived_names = [d.name for d in gb.derivations if d.name != derived.STAR]
         side = to_arrow_schema(frame.schema, timestamp_utc=True)
-        fields = [base.output_schema.field(c) for c in keys + kept] + [side.field(n) for n in derived_names] + \
-            [base.output_schema.field("ds")]
+        fields = [fused.output_schema.field(c) for c in keys + kept] + [side.field(n) for n in derived_names] + \
+            [fused.output_schema.field("ds")]
         names = self.feature_names([f.name for f in fields])
         out_schema = pa.schema([f.with_name(names[f.name]) for f in fields])
-        task = aggregate.joined_with_derived(token, keys, kept, derived_names, out_schema)
-        target = Target(self.output, out_schema, a, b, gb.metaData.tableProperties, count_keys=tuple(keys))
+        task = aggregate.joined_with_derived(token, keys, kept, derived_names, out_schema, len(targets))
+        targets = targets + [Target(self.output, out_schema, a, b, gb.metaData.tableProperties,
+                                    count_keys=tuple(keys))]
         try:
-            return write_tables_from_tasks(frame, task, [target], self.settings)[0]
+            results = write_tables_from_tasks(frame, task, targets, self.settings)
         except JobError as exc:
             raise self.derivation_hint(exc) from None
+        self.timings["compute_write"] = round(results[-1].seconds, 3)
+        return results[-1]
 
     def input_schema(self, spark, a: date, b: date, compute: List[date]):
         """The selected rows' Arrow schema: from the source tables for plain column selects, else from
