@@ -83,7 +83,8 @@ def derivation_projection(derivations: Optional[List[ttypes.Derivation]], base_c
     """(output name, expression) of each feature column after ``derivations`` (Chronon's rule).
 
     With a ``Derivation("*", "*")``, every base column is kept as it is, except those another
-    derivation's expression names exactly (a rename: ``Derivation("new", "old")`` replaces ``old``);
+    derivation's expression names exactly (a rename: ``Derivation("new", "old")`` replaces ``old``) and
+    those a derivation of the same name replaces;
     then each other derivation adds ``name`` = its expression (Spark SQL over the keys, the base
     feature columns and ``ds``). Without ``*``, only the derivations are output. No derivations:
     the base columns, unchanged."""
@@ -94,11 +95,12 @@ def derivation_projection(derivations: Optional[List[ttypes.Derivation]], base_c
 
 
 def kept_base_columns(derivations: List[ttypes.Derivation], base_columns: List[str]) -> List[str]:
-    """The base columns ``Derivation("*", "*")`` keeps as they are (none without it)."""
+    """The base columns ``Derivation("*", "*")`` keeps as they are (none without it): not those a
+    derivation renames, nor those a derivation of the same name replaces (``Derivation("x", "x * 2")``)."""
     if not any(d.name == STAR for d in derivations):
         return []
-    expressions = {d.expression for d in derivations}
-    return [c for c in base_columns if c not in expressions]
+    replaced = {d.expression for d in derivations} | {d.name for d in derivations}
+    return [c for c in base_columns if c not in replaced]
 
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")

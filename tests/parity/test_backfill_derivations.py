@@ -270,3 +270,20 @@ def test_derivations_when_spark_shuffles_the_events(env):
         assert row["shuffled_qty_sum_7d"] == want["qty_sum_7d"] and row["shuffled_qty_count_7d"] == want["qty_count_7d"]
         mean = None if not want["qty_count_7d"] or want["qty_sum_7d"] is None else want["qty_sum_7d"] / want["qty_count_7d"]
         assert close(row["shuffled_mean_7d"], mean), key
+
+
+def test_a_derivation_named_like_a_base_feature_replaces_it(env):
+    from chronon_cli.engines.spark.backfill import run_backfill
+
+    s, events = env
+    gb = event_gb("override", [Derivation(name="*", expression="*"),
+                               Derivation(name="qty_sum_7d", expression="qty_sum_7d * 10")])
+    run_backfill(s, gb, OUT[0], OUT[-1])
+    got = table_rows(s, "override")
+    assert got.column_names == ["user_id", "override_qty_count_7d", "override_qty_average_7d",
+                                "override_price_max_3d", "override_qty_sum_7d", "ds"]
+    expected = {(r["user_id"], r["ds"]): r for r in reference.snapshot(gb, events, OUT)}
+    rows = by_key(got)
+    assert rows.keys() == expected.keys() and rows
+    for key, want in expected.items():
+        assert rows[key]["override_qty_sum_7d"] == (None if want["qty_sum_7d"] is None else want["qty_sum_7d"] * 10)

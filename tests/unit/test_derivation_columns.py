@@ -38,3 +38,10 @@ def test_a_star_column_reference_reads_every_column():
 def test_multiplication_is_not_a_star_reference():
     assert referenced_columns([Derivation(name="x", expression="n_max_1d * 2 * price_sum_7d")], BASE) == \
         ["price_sum_7d", "n_max_1d"]
+
+
+def test_a_derivation_named_like_a_base_column_replaces_it():
+    derivations = [Derivation(name="*", expression="*"), Derivation(name="n_max_1d", expression="n_max_1d * 2")]
+    assert kept_base_columns(derivations, BASE) == ["price_sum_7d", "price_count_7d", "price_last3_7d"]
+    assert [name for name, _ in derivation_projection(derivations, BASE)] == [
+        "price_sum_7d", "price_count_7d", "price_last3_7d", "n_max_1d"]
