@@ -29,7 +29,7 @@ JOB = """
 import sys
 from datetime import date
 from ai.chronon.api.ttypes import EventSource, Source
-from ai.chronon.group_by import Aggregation, GroupBy, Operation
+from ai.chronon.group_by import Aggregation, Derivation, GroupBy, Operation
 from ai.chronon.query import Query, select
 from chronon_cli import settings
 from chronon_cli.engines.spark.backfill import run_backfill
@@ -43,6 +43,9 @@ gb = GroupBy(sources=[source], keys=["user_id"], name=sys.argv[2], output_namesp
     Aggregation(input_column="price", operation=Operation.LAST_K(3), windows=["7d"]),
     Aggregation(input_column="category", operation=Operation.HISTOGRAM, windows=["7d"])])
 gb.metaData.team = "cluster"
+if sys.argv[3:] == ["derive"]:  # Spark SQL over the features; executors hand them over locally
+    gb.derivations = [Derivation(name="*", expression="*"),
+                      Derivation(name="share_1d", expression="try_divide(price_sum_1d, price_sum_7d)")]
 result = run_backfill(s, gb, date(2024, 1, 5), date(2024, 1, 12))
 print("MASTER", get_spark(s).sparkContext.master)
 print("WRITTEN", result["partitions_written"])
@@ -90,10 +93,10 @@ def cluster(tmp_path_factory):
                     proc.wait(timeout=30)
 
 
-def run_job(repo: Path, name: str, master: str) -> str:
+def run_job(repo: Path, name: str, master: str, *extra: str) -> str:
     env = dict(os.environ, CHRONON_HOME=str(repo), SPARK_MASTER=master, SPARK_LOCAL_IP="127.0.0.1",
                PYTHONPATH=str(ROOT))
-    proc = subprocess.run([sys.executable, "-c", JOB, str(repo), name], env=env, capture_output=True, text=True,
+    proc = subprocess.run([sys.executable, "-c", JOB, str(repo), name, *extra], env=env, capture_output=True, text=True,
                           timeout=600)
     assert proc.returncode == 0, proc.stderr[-4000:]
     return proc.stdout
@@ -115,3 +118,22 @@ def test_backfill_on_standalone_cluster_equals_local(cluster, tmp_path):
 
     assert rows("on_cluster") == rows("on_local")
     assert len(rows("on_cluster")) > 0
+
+
+
+def test_derivations_on_standalone_cluster_equal_local(cluster, tmp_path):
+    s = settings_module.load(repo=str(tmp_path), env={"CHRONON_HOME": str(tmp_path)})
+    events = random_events(seed=12, first=date(2024, 1, 1), last=date(2024, 1, 12))
+    create_ds_table(catalog(s), "cluster.events", to_table(events))
+
+    assert f"MASTER {cluster}" in run_job(tmp_path, "derived_cluster", cluster, "derive")
+    assert "MASTER local[2]" in run_job(tmp_path, "derived_local", "local[2]", "derive")
+
+    def rows(name):
+        out = catalog(s).load_table(f"cluster.{name}").scan().to_arrow().to_pylist()
+        return sorted(repr(sorted((k.replace(name, "X"), v) for k, v in r.items())) for r in out)
+
+    assert rows("derived_cluster") == rows("derived_local")
+    got = catalog(s).load_table("cluster.derived_cluster").scan().to_arrow()
+    assert "derived_cluster_share_1d" in got.column_names and "derived_cluster_price_last3_7d" in got.column_names
+    assert any(v is not None for v in got.column("derived_cluster_share_1d").to_pylist())
