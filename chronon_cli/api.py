@@ -2,6 +2,7 @@
 
 Functions return plain JSON-able dicts (or an Arrow table for ``sql``); the CLI renders them.
 """
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Callable, List, Optional
@@ -44,11 +45,12 @@ def _relative(file: Path, repo: Path) -> str:
     return str(file.relative_to(repo)) if file.is_relative_to(repo) else str(file)
 
 
-def _naming_file(run: Callable, obj, file: Path, repo: Path):
-    """``run()``; a config error about ``obj`` found while running (a derivation Spark rejects, say)
-    names ``file``, the config module ``obj`` comes from."""
+@contextmanager
+def _errors_name_file(obj, file: Path, repo: Path):
+    """A config error about ``obj`` raised in the block (a derivation Spark rejects, say) names
+    ``file``, the config module ``obj`` comes from."""
     try:
-        return run()
+        yield
     except ConfigError as exc:
         if exc.file or exc.obj != obj.metaData.name:
             raise
@@ -70,10 +72,11 @@ def staging_query_backfill(settings, conf: str, start: Optional[date], end: Opti
                for sq, file in load_objects_with_files(conf, settings.repo, ttypes.StagingQuery)]
     from chronon_cli.engines.spark.staging_query import run_staging_query
 
-    runs = [_naming_file(lambda sq=sq, first=first, last=last: run_staging_query(
-                settings, sq, first, last, force=force, step_days=step_days, dry_run=dry_run, progress=progress),
-                sq, file, settings.repo)
-            for sq, file, first, last in planned]
+    runs = []
+    for sq, file, first, last in planned:
+        with _errors_name_file(sq, file, settings.repo):
+            runs.append(run_staging_query(settings, sq, first, last, force=force, step_days=step_days,
+                                          dry_run=dry_run, progress=progress))
     return {"mode": "staging-query-backfill", "dry_run": dry_run, "runs": runs}
 
 
@@ -84,10 +87,11 @@ def backfill(settings, conf: str, start: Optional[date], end: Optional[date], *,
                for gb, file in load_objects_with_files(conf, settings.repo, ttypes.GroupBy)]
     from chronon_cli.engines.spark.backfill import run_backfill
 
-    runs = [_naming_file(lambda gb=gb, first=first, last=last: run_backfill(
-                settings, gb, first, last, force=force, step_days=step_days, dry_run=dry_run, no_deps=no_deps,
-                progress=progress), gb, file, settings.repo)
-            for gb, file, first, last in planned]
+    runs = []
+    for gb, file, first, last in planned:
+        with _errors_name_file(gb, file, settings.repo):
+            runs.append(run_backfill(settings, gb, first, last, force=force, step_days=step_days, dry_run=dry_run,
+                                     no_deps=no_deps, progress=progress))
     return {"mode": "backfill", "dry_run": dry_run, "runs": runs}
 
 

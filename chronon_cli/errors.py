@@ -41,9 +41,7 @@ class ConfigError(ChrononError):
         """This error naming ``file`` (the config module it comes from) when it names none yet."""
         if self.file:
             return self
-        error = ConfigError(self.detail, file=file, obj=self.obj, field=self.field, hint=self.hint)
-        error.__cause__ = self.__cause__
-        return error
+        return ConfigError(self.detail, file=file, obj=self.obj, field=self.field, hint=self.hint)
 
 
 class JobError(ChrononError):

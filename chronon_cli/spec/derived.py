@@ -91,7 +91,12 @@ def derivation_projection(derivations: Optional[List[ttypes.Derivation]], base_c
     if not derivations:
         return [(c, c) for c in base_columns]
     return [(c, c) for c in kept_base_columns(derivations, base_columns)] + \
-        [(d.name, d.expression) for d in derivations if d.name != STAR]
+        [(d.name, d.expression) for d in derived_columns(derivations)]
+
+
+def derived_columns(derivations: List[ttypes.Derivation]) -> List[ttypes.Derivation]:
+    """The derivations that add a column (all but ``Derivation("*", "*")``), in order."""
+    return [d for d in derivations if d.name != STAR]
 
 
 def kept_base_columns(derivations: List[ttypes.Derivation], base_columns: List[str]) -> List[str]:
@@ -110,7 +115,7 @@ _STAR_REFERENCE = re.compile(r"(^|[(,.]\s*)\*\s*($|[),])")  # struct(*), f(a, *)
 def referenced_columns(derivations: List[ttypes.Derivation], columns: List[str]) -> List[str]:
     """The ``columns`` the derivation expressions may read: those they spell (Spark resolves names
     case-insensitively), or all of them when an expression uses a ``*`` column reference."""
-    expressions = [d.expression for d in derivations if d.name != STAR]
+    expressions = [d.expression for d in derived_columns(derivations)]
     if any(_STAR_REFERENCE.search(e) for e in expressions):
         return list(columns)
     spelled = {word.lower() for e in expressions for word in _IDENTIFIER.findall(e)}

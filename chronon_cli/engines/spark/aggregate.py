@@ -218,7 +218,7 @@ class FusedSnapshot:
     task: Callable[[Iterator[pa.RecordBatch]], Iterator[tuple]]
     ir_schema: pa.Schema
     output_schema: pa.Schema
-    feature_target: int = 1  # the index ``task`` tags feature batches with (0 when no IR day is computed)
+    feature_target: int  # the index ``task`` tags feature batches with (0 when no IR day is computed)
 
 
 def fused_snapshot(spark, events: Optional[DataFrame], stored_irs: Optional[DataFrame], group_by: ttypes.GroupBy,

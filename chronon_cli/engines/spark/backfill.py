@@ -186,10 +186,11 @@ class Backfill:
         if events is None and direct is None and not kept:
             raise JobError(f"no source partition of {self.group_by.metaData.name} covers {earliest}..{b}",
                            hint="load the source table's partitions first")
-        probe_names = GroupByAggregator(self.group_by, schema).output_schema.names
+        base_schema = GroupByAggregator(self.group_by, schema).output_schema
+        probe_names = base_schema.names
         derive = bool(self.group_by.derivations)
         if derive:  # a bad expression fails here, before any table is written
-            derivations.check(spark, self.group_by, GroupByAggregator(self.group_by, schema).output_schema)
+            derivations.check(spark, self.group_by, base_schema)
         store_spec = dict(warehouse_store_for_catalog(catalog(self.settings)).spec())
         names = self.feature_names(probe_names)  # unprefixed for derivations: their expressions use those
         fused = aggregate.fused_snapshot(spark, events, stored, self.group_by, schema, days(a, b), compute,
@@ -228,7 +229,7 @@ class Backfill:
         narrow = aggregate.narrow_frame_with_handoff(spark, fused, keys + read + ["ds"], token)
         frame = derivations.derived_only(narrow, gb)
         kept = derived.kept_base_columns(gb.derivations, base_features)
-        derived_names = [d.name for d in gb.derivations if d.name != derived.STAR]
+        derived_names = [d.name for d in derived.derived_columns(gb.derivations)]
         side = to_arrow_schema(frame.schema, timestamp_utc=True)
         fields = [fused.output_schema.field(c) for c in keys + kept] + [side.field(n) for n in derived_names] + \
             [fused.output_schema.field("ds")]
@@ -362,7 +363,7 @@ class Backfill:
         """``exc`` of a write that ran derivations, with a hint that they likely caused it (when it has none)."""
         if not self.group_by.derivations or exc.hint:
             return exc
-        derived_names = ", ".join(d.name for d in self.group_by.derivations if d.name != derived.STAR)
+        derived_names = ", ".join(d.name for d in derived.derived_columns(self.group_by.derivations))
         return JobError(exc.message, hint=f"the derivations of {self.group_by.metaData.name} ({derived_names}) "
                         "run in this write, so a runtime SQL error likely comes from one of their "
                         "expressions; try_divide and the other try_* functions give NULL instead")

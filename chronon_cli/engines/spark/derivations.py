@@ -58,29 +58,29 @@ def feature_columns(df: Any, group_by: ttypes.GroupBy) -> List[str]:
     return [c for c in df.columns if c not in keys and c != "ds"]
 
 
-def apply(df: Any, group_by: ttypes.GroupBy) -> Any:
-    """``df`` (keys, base features, ds) with the GroupBy's derivations: keys, derived features, ds."""
-    if not group_by.derivations:
-        return df
+def _select(df: Any, group_by: ttypes.GroupBy, columns: List[str]) -> Any:
+    """``df.selectExpr(columns)``; a ConfigError naming the derivation when Spark rejects one."""
     try:
-        return df.selectExpr(*_columns(group_by, feature_columns(df, group_by)))
+        return df.selectExpr(*columns)
     except Exception as exc:  # noqa: BLE001
         if not is_spark_error(exc):
             raise
         raise _bad_derivation(df, group_by, exc) from None
+
+
+def apply(df: Any, group_by: ttypes.GroupBy) -> Any:
+    """``df`` (keys, base features, ds) with the GroupBy's derivations: keys, derived features, ds."""
+    if not group_by.derivations:
+        return df
+    return _select(df, group_by, _columns(group_by, feature_columns(df, group_by)))
 
 
 def derived_only(df: Any, group_by: ttypes.GroupBy) -> Any:
     """Keys, the derived (non-``*``) columns and ds over ``df``, which needs only the keys, ds and
     the base columns the expressions read (``spec.derived.referenced_columns``)."""
     keys = [_quoted(k) for k in group_by.keyColumns]
-    columns = [f"{d.expression} AS {_quoted(d.name)}" for d in group_by.derivations if d.name != derived.STAR]
-    try:
-        return df.selectExpr(*keys, *columns, "ds")
-    except Exception as exc:  # noqa: BLE001
-        if not is_spark_error(exc):
-            raise
-        raise _bad_derivation(df, group_by, exc) from None
+    columns = [f"{d.expression} AS {_quoted(d.name)}" for d in derived.derived_columns(group_by.derivations)]
+    return _select(df, group_by, keys + columns + ["ds"])
 
 
 def check(spark: Any, group_by: ttypes.GroupBy, base_schema: pa.Schema) -> None:
