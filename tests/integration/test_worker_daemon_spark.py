@@ -1,6 +1,6 @@
 """Spark's Python workers run under engines.spark.worker_daemon (local Spark session): the daemon
 Spark starts is ours, the workers it forks carry the zipimporter patch and import pyspark from
-site-packages rather than pyspark.zip."""
+site-packages rather than pyspark.zip, and numpy in them asks for no transparent huge pages."""
 import os
 import sys
 
@@ -18,10 +18,13 @@ def test_spark_python_workers_run_under_the_daemon(spark):
         importlib.invalidate_caches()  # what PySpark's worker does before each task
         zips = [i for i in sys.path_importer_cache.values() if isinstance(i, z.zipimporter)]
         import pyspark
-        yield (parent[2].decode(), z.zipimporter.invalidate_caches.__name__, len(zips), pyspark.__file__)
+        from numpy._core.multiarray import _get_madvise_hugepage
+        yield (parent[2].decode(), z.zipimporter.invalidate_caches.__name__, len(zips), pyspark.__file__,
+               _get_madvise_hugepage())
 
-    (daemon, patched_by, zips, pyspark_file), = spark.sparkContext.parallelize([0], 1).mapPartitions(probe).collect()
+    (daemon, patched_by, zips, pyspark_file, huge_pages), = spark.sparkContext.parallelize([0], 1).mapPartitions(probe).collect()
     assert daemon == "chronon_cli.engines.spark.worker_daemon"
     assert patched_by == "invalidate_if_changed"
     assert zips > 0  # pyspark.zip and the spark-core jar are on the workers' path
     assert ".zip" not in pyspark_file and pyspark_file.endswith("pyspark/__init__.py")  # imported with bytecode
+    assert huge_pages is False

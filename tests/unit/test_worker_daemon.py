@@ -51,3 +51,12 @@ def test_without_the_patch_every_call_reads_again(tmp_path):
     importer.invalidate_caches()
     assert importer._files is not files
 
+
+
+def test_workers_import_numpy_without_huge_pages_unless_the_environment_says(monkeypatch):
+    monkeypatch.delenv("NUMPY_MADVISE_HUGEPAGE", raising=False)
+    worker_daemon.no_numpy_huge_pages()
+    assert os.environ["NUMPY_MADVISE_HUGEPAGE"] == "0"
+    monkeypatch.setenv("NUMPY_MADVISE_HUGEPAGE", "1")
+    worker_daemon.no_numpy_huge_pages()
+    assert os.environ["NUMPY_MADVISE_HUGEPAGE"] == "1"
