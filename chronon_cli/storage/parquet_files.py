@@ -12,6 +12,14 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence
 from chronon_cli.storage.iceberg import DS, EPOCH, WrittenFile
 
 BUFFER_BYTES = 64 << 20
+# Floating-point columns whose first rows are mostly distinct values are written without a
+# dictionary (unless the table lists its dictionary columns): a dictionary of distinct doubles
+# holds every value once more and costs a hash per value, for no smaller file. Measured on a
+# backfill's 30-day average (50,000 rows a file, zstd): 0.11 s with a dictionary, 0.04 s without,
+# 11.2 and 10.5 MB.
+DICTIONARY_SAMPLE_ROWS = 10_000
+DICTIONARY_MIN_SAMPLE = 1_000
+DISTINCT_SHARE = 0.5
 OUT_OF_RANGE = "CHRONON_DS_OUT_OF_RANGE"
 NULL_DS = "CHRONON_DS_NULL"
 
@@ -36,6 +44,53 @@ def _small_type(kind: Any) -> Any:
     if pa.types.is_map(kind):
         return pa.map_(_small_field(kind.key_field), _small_field(kind.item_field))
     return kind
+
+
+def _leaves(kind: Any) -> int:
+    import pyarrow as pa
+
+    if pa.types.is_map(kind):
+        return _leaves(kind.key_type) + _leaves(kind.item_type)
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind):
+        return _leaves(kind.value_type)
+    if pa.types.is_struct(kind):
+        return sum(_leaves(f.type) for f in kind)
+    return 1
+
+
+def _leaf_paths(schema: Any) -> List[Any]:
+    """(top-level field name, parquet column path as pyarrow writes it: ``a.list.element``) for
+    every leaf column of the Arrow ``schema``, in order."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    sink = pa.BufferOutputStream()
+    pq.write_table(schema.empty_table(), sink)
+    parquet = pq.read_metadata(pa.BufferReader(sink.getvalue())).schema
+    owners = [f.name for f in schema for _ in range(_leaves(f.type))]
+    return list(zip(owners, (parquet.column(i).path for i in range(len(parquet)))))
+
+
+def dictionary_choice(kwargs: Dict[str, Any], table: Any) -> Dict[str, Any]:
+    """``kwargs`` with ``use_dictionary`` leaving out the floating-point columns whose first rows in
+    ``table`` are mostly distinct; as they are when they name the dictionary columns already."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if "use_dictionary" in kwargs:
+        return kwargs
+    plain = set()
+    for field in table.schema:
+        if not pa.types.is_floating(field.type):
+            continue
+        sample = table.column(field.name).slice(0, DICTIONARY_SAMPLE_ROWS)
+        valid = len(sample) - sample.null_count
+        if valid >= DICTIONARY_MIN_SAMPLE and pc.count_distinct(sample).as_py() > DISTINCT_SHARE * valid:
+            plain.add(field.name)
+    if not plain:
+        return kwargs
+    paths = [path for owner, path in _leaf_paths(table.schema) if owner not in plain]
+    return {**kwargs, "use_dictionary": paths}
 
 
 def _small_field(field: Any) -> Any:
@@ -74,6 +129,7 @@ class _DsWriter:
         self.store, self.plan, self.tag = store, plan, tag
         self.arrow_schema = _small_types(plan["arrow_schema"])
         self.kwargs = plan["writer_kwargs"]
+        self.chosen = False  # the dictionary columns, once the first rows are seen
         self.row_group_rows = plan["row_group_rows"]
         self.target_bytes = plan["target_bytes"]
         self.start = dt.date.fromordinal(plan["start"])
@@ -155,6 +211,9 @@ class _DsWriter:
         self.buffered_rows.pop(day, None)
         if not batches:
             return
+        table = pa.Table.from_batches(batches, schema=self.arrow_schema)
+        if not self.chosen:
+            self.kwargs, self.chosen = dictionary_choice(self.kwargs, table), True
         f = self.open.get(day)
         if f is None:
             ds = EPOCH + dt.timedelta(days=day)
@@ -163,7 +222,6 @@ class _DsWriter:
             self.count += 1
             f = self.open[day] = _OpenFile(self.store, path, self.arrow_schema, self.kwargs)
             self.written[day] = 0
-        table = pa.Table.from_batches(batches, schema=self.arrow_schema)
         f.writer.write_table(table, row_group_size=self.row_group_rows)
         f.rows += table.num_rows
         self.written[day] += table.nbytes

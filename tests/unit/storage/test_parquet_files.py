@@ -98,3 +98,34 @@ def test_dictionary_columns_naming_an_unknown_column_fail_before_writing(local_s
     with pytest.raises(ConfigError, match=r"ns\.bad.*chronon\.parquet\.dictionary-columns.*kk"):
         write_files(cat, "ns.bad", table, table.to_batches(), {DICTIONARY_COLUMNS: "kk,ds"})
     assert not table_exists(cat, "ns.bad")
+
+
+def dictionary_encoded(f):
+    meta = pq.ParquetFile(local_path(f.path)).metadata
+    chunks = [meta.row_group(0).column(i) for i in range(meta.num_columns)]
+    return {c.path_in_schema for c in chunks if any("DICTIONARY" in e for e in c.encodings)}
+
+
+def test_mostly_distinct_floating_columns_are_written_without_a_dictionary(local_settings):
+    """Without the dictionary-columns property, a double column whose first rows are mostly distinct
+    gets no dictionary; repeated doubles, strings, lists and structs keep theirs; the rows read back."""
+    rng = np.random.default_rng(3)
+    n = 4000
+    table = pa.table({
+        "k": pa.array([f"k{i}" for i in rng.integers(0, 50, n)]),
+        "distinct": pa.array(rng.normal(size=n), mask=rng.random(n) < 0.1),
+        "repeated": pa.array(rng.integers(0, 20, n).astype(np.float64)),
+        "l": pa.array([[float(x)] * 3 for x in rng.integers(0, 5, n)], pa.list_(pa.float64())),
+        "s": pa.array([{"p": float(x), "q": int(x)} for x in rng.integers(0, 5, n)]),
+        "ds": pa.array([START] * n, pa.date32()),
+    })
+    _, files = write_files(catalog(local_settings), "ns.auto_dict", table, table.to_batches(max_chunksize=1000))
+    assert [dictionary_encoded(f) for f in files] == [{"k", "repeated", "l.list.element", "s.p", "s.q", "ds"}]
+    assert rows_by_day(files) == expected_by_day(table)
+
+
+def test_few_rows_keep_the_dictionary_default(local_settings):
+    rng = np.random.default_rng(4)
+    table = pa.table({"distinct": pa.array(rng.normal(size=500)), "ds": pa.array([START] * 500, pa.date32())})
+    _, files = write_files(catalog(local_settings), "ns.small_dict", table, table.to_batches())
+    assert [dictionary_encoded(f) for f in files] == [{"distinct", "ds"}]
