@@ -60,3 +60,29 @@ def test_workers_import_numpy_without_huge_pages_unless_the_environment_says(mon
     monkeypatch.setenv("NUMPY_MADVISE_HUGEPAGE", "1")
     worker_daemon.no_numpy_huge_pages()
     assert os.environ["NUMPY_MADVISE_HUGEPAGE"] == "1"
+
+
+def test_freed_memory_stays_with_the_process():
+    # a fresh interpreter (the setting is process-wide): 512 MiB touched, then freed
+    import subprocess
+    import sys
+
+    probe = """
+import sys
+from chronon_cli.engines.spark import worker_daemon
+kept = sys.argv[1] == "kept" and worker_daemon.keep_freed_memory()
+def rss():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * 4096
+before = rss()
+block = bytearray(512 << 20)
+del block
+print(kept, (rss() - before) >> 20)
+"""
+    def run(mode):
+        out = subprocess.run([sys.executable, "-c", probe, mode], capture_output=True, text=True, check=True)
+        kept, grown = out.stdout.split()
+        return kept, int(grown)
+
+    assert run("kept") == ("True", pytest.approx(512, abs=32))
+    assert run("default")[1] < 32  # glibc's default returns a freed big block at once
