@@ -1,6 +1,6 @@
 """Spark's Python workers run under engines.spark.worker_daemon (local Spark session): the daemon
 Spark starts is ours, the workers it forks carry the zipimporter patch and import pyspark from
-site-packages rather than pyspark.zip, and numpy in them asks for no transparent huge pages."""
+site-packages rather than pyspark.zip, numpy in them asks for no transparent huge pages, and they keep memory they free."""
 import os
 import sys
 
@@ -28,3 +28,17 @@ def test_spark_python_workers_run_under_the_daemon(spark):
     assert zips > 0  # pyspark.zip and the spark-core jar are on the workers' path
     assert ".zip" not in pyspark_file and pyspark_file.endswith("pyspark/__init__.py")  # imported with bytecode
     assert huge_pages is False
+
+
+def test_spark_python_workers_keep_freed_memory(spark):
+    def probe(_):
+        def rss():
+            with open("/proc/self/statm") as f:
+                return int(f.read().split()[1]) * 4096
+        block = bytearray(256 << 20)  # zero-filled: every page touched
+        held = rss()
+        del block
+        yield (held - rss()) >> 20
+
+    returned_mib, = spark.sparkContext.parallelize([0], 1).mapPartitions(probe).collect()
+    assert returned_mib < 32  # glibc's default unmaps a freed block this big at once (256 MiB back)

@@ -3,7 +3,8 @@
 ``spark.master`` and ``spark.conf`` come from the profile; these defaults apply unless the profile
 sets them: UTC session time zone, no UI, no console progress, TIMESTAMP_MICROS parquet output,
 Python data source filter pushdown, a Spark warehouse folder under $CHRONON_HOME, Python
-workers started by ``worker_daemon`` (no per-task re-read of the zip archives on their path). The environment
+workers started by ``worker_daemon`` (no per-task re-read of the zip archives on their path; numpy
+without transparent huge pages; freed memory kept for the next arrays). The environment
 gets ``SPARK_LOCAL_IP=127.0.0.1`` (local masters) and ``PYSPARK_PYTHON`` = this interpreter, so
 Python workers see the same virtualenv. The chronon data sources are registered on every call
 (once per configuration).
@@ -31,6 +32,7 @@ DEFAULT_CONF: Dict[str, str] = {
     # no _SUCCESS markers in the folders Spark writes data files into
     "spark.hadoop.mapreduce.fileoutputcommitter.marksuccessfuljobs": "false",
     # Python workers skip re-reading pyspark.zip and the spark-core jar before each task (~150 ms)
+    # and start with memory settings that cut their system time (see worker_daemon)
     "spark.python.daemon.module": "chronon_cli.engines.spark.worker_daemon",
 }
 

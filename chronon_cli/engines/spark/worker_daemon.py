@@ -19,13 +19,14 @@ pyspark keeps its path as it is.
 Workers also run numpy without transparent huge pages (``NUMPY_MADVISE_HUGEPAGE=0``, unless the
 environment sets it). numpy asks the kernel for huge pages on every large array; with Linux's
 default ``transparent_hugepage/defrag = madvise`` such a page fault may stall while the kernel
-compacts memory. In a backfill task that system time was about a fifth of the task (1.85 s of
-system time in an 8.3 s task, 1.1 s without huge pages; the task took 7.4-7.9 s).
+compacts memory. In a backfill bucket task that was most of its system time: 1.85 s in an
+8.4 s task; without huge pages about 1.05 s, and the task took 7.75 s (medians of 3, alternating).
 
 And freed memory stays with the worker (glibc's ``mallopt``: no ``mmap`` for big blocks, trim
 only past ``KEPT_FREE_BYTES``), so the next big array reuses pages instead of faulting in fresh
 zeroed ones: a task allocates and frees gigabytes of short-lived arrays. In a backfill bucket
-task that cut the system time by about 0.3 s (7.9 -> 7.3 s per task). Spark stops a reused
+task that took another 0.3-0.5 s off (7.75 -> 7.26 s; page faults while reading the source
+143,000 -> 40,000). Spark stops a reused
 worker after a minute without work, which gives the memory back. Nothing else differs from
 ``pyspark.daemon``.
 
