@@ -129,3 +129,13 @@ def test_few_rows_keep_the_dictionary_default(local_settings):
     table = pa.table({"distinct": pa.array(rng.normal(size=500)), "ds": pa.array([START] * 500, pa.date32())})
     _, files = write_files(catalog(local_settings), "ns.small_dict", table, table.to_batches())
     assert [dictionary_encoded(f) for f in files] == [{"distinct", "ds"}]
+
+
+def test_listed_dictionary_columns_win_over_the_distinct_sample(local_settings):
+    rng = np.random.default_rng(5)
+    n = 4000
+    table = pa.table({"distinct": pa.array(rng.normal(size=n)), "other": pa.array(rng.normal(size=n)),
+                      "ds": pa.array([START] * n, pa.date32())})
+    _, files = write_files(catalog(local_settings), "ns.listed_dict", table, table.to_batches(),
+                           {DICTIONARY_COLUMNS: "distinct, ds"})
+    assert [dictionary_encoded(f) for f in files] == [{"distinct", "ds"}]
